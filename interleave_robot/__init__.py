@@ -1,0 +1,10 @@
+"""interleave-robot: InterleaveThinker-style step-by-step visual guidance for robot manipulation.
+
+Light to import: heavy libraries load inside the backends that need them.
+"""
+from .errors import (BackendError, BackendTimeoutError, CheckpointNotFoundError, ConfigError, ImageError,
+                     InterleaveError, OutputFormatError, RunStoreError)
+from .types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation,
+                    Plan, PlanStep, StepResult, Task, Trajectory, Verdict)
+
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""The three agent interfaces the pipeline loop knows, and nothing more.
+
+Every backend is a class taking one config dataclass (its `config_class`) and implementing
+one of these. Backends load heavy libraries lazily (inside __init__ or methods), so that
+`import interleave_robot` stays light.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from .types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
+
+
+class Planner(ABC):
+    """task + observation -> execution plan."""
+
+    config_class: type
+
+    @abstractmethod
+    def plan(self, task: Task, observation: Observation) -> Plan:
+        """Raise OutputFormatError for an answer out of format (the pipeline retries it)."""
+
+    def close(self) -> None:
+        """Free models and connections. Default: nothing to free."""
+
+
+class Generator(ABC):
+    """(source image or None, prompt, seed) -> image."""
+
+    config_class: type
+
+    @abstractmethod
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        """Raise BackendError/BackendTimeoutError on failure (the pipeline flags, never crashes)."""
+
+    def close(self) -> None:
+        """Free models and connections. Default: nothing to free."""
+
+
+class Critic(ABC):
+    """(before image, after image, original instruction, current prompt) -> Verdict."""
+
+    config_class: type
+
+    @abstractmethod
+    def critique(self, request: CritiqueRequest) -> Verdict:
+        """Raise OutputFormatError for an answer out of format (the pipeline retries it)."""
+
+    def close(self) -> None:
+        """Free models and connections. Default: nothing to free."""

@@ -1,0 +1,79 @@
+"""`interleave-robot` command line: one module per subcommand, listed in COMMANDS.
+
+Each command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+Modules are imported only when their command runs (or for --help), so the CLI starts fast.
+Errors a user can cause end with one line on stderr and a non-zero exit, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import InterleaveError
+
+COMMANDS: dict[str, str] = {
+    "run": "interleave_robot.cli.run_cmd",
+    "report": "interleave_robot.cli.report_cmd",
+    "serve-generator": "interleave_robot.cli.serve_generator_cmd",
+    "demo": "interleave_robot.sim_envs.cli_demo",
+    "bench": "interleave_robot.sim_envs.cli_bench",
+    "ros-demo": "interleave_robot.ros_nodes.cli_ros_demo",
+    "data": "interleave_robot.training.cli_data",
+    "train": "interleave_robot.training.cli_train",
+    "eval": "interleave_robot.training.cli_eval",
+}
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _load(name: str):
+    return importlib.import_module(COMMANDS[name])
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that subcommand's module is imported (fast startup)."""
+    parser = argparse.ArgumentParser(
+        prog="interleave-robot",
+        description="Step-by-step visual guidance for robot manipulation: planner -> image generator -> critic.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        if only is not None and name != only:
+            sub.add_parser(name, add_help=False)
+            continue
+        try:
+            module = _load(name)
+        except ImportError as exc:
+            sub.add_parser(name, help=f"(unavailable: {exc})")
+            continue
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=chosen if chosen in COMMANDS else None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "_module", None) is None:
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        return int(args._module.run(args) or 0)
+    except InterleaveError as exc:
+        print(f"interleave-robot {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"interleave-robot {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Critic/planner training in simulation (installed as interleave_robot.training)."""
