@@ -29,10 +29,17 @@ BIN_WALL_HEIGHT = 0.012
 TABLE_HALF = (0.40, 0.30)
 WORKSPACE = ((-0.22, 0.22), (-0.14, 0.16))  # x range, y range where objects are placed
 CAMERA_NAME = "front"
-CAMERA_POS = (0.0, -0.36, 0.44)
-CAMERA_LOOKAT = (0.0, 0.02, 0.0)
-CAMERA_FOVY = 48.0
+# Placed so the whole WORKSPACE (with a block-width margin, towers included) is in view at 128x128.
+CAMERA_POS = (0.0, -0.44, 0.62)
+CAMERA_LOOKAT = (0.0, 0.03, 0.0)
+CAMERA_FOVY = 44.0
 GRIPPER_HOME = (0.0, 0.0, 0.30)
+# Finger slide joints: ctrl 0 = open (inner faces FINGER_OPEN_GAP apart), FINGER_CLOSED = fully shut.
+# Open gap 8 cm around a 4 cm block leaves 2 cm each side for image-based positioning error.
+FINGER_OFFSET = 0.045  # finger body centre from the palm centre (y), when open
+FINGER_THICK = 0.005  # finger half thickness (y)
+FINGER_CLOSED = 0.04
+FINGER_OPEN_GAP = 2 * (FINGER_OFFSET - FINGER_THICK)
 
 
 @dataclass(frozen=True)
@@ -146,15 +153,15 @@ def gripper_xml() -> str:
     <body name="gripper_mocap" mocap="true" pos="{GRIPPER_HOME[0]} {GRIPPER_HOME[1]} {GRIPPER_HOME[2]}"/>
     <body name="gripper" pos="{GRIPPER_HOME[0]} {GRIPPER_HOME[1]} {GRIPPER_HOME[2]}">
       <freejoint name="gripper_joint"/>
-      <geom name="palm" type="box" size="0.012 0.05 0.01" pos="0 0 0.05" rgba="0.3 0.3 0.3 1" mass="0.3"/>
-      <body name="finger_left" pos="0 0.03 0.02">
-        <joint name="finger_left" type="slide" axis="0 -1 0" range="0 0.03" damping="5"/>
-        <geom name="finger_left" type="box" size="0.01 0.005 0.03" rgba="0.4 0.4 0.4 1"
+      <geom name="palm" type="box" size="0.012 {FINGER_OFFSET + 0.01} 0.01" pos="0 0 0.05" rgba="0.3 0.3 0.3 1" mass="0.3"/>
+      <body name="finger_left" pos="0 {FINGER_OFFSET} 0.02">
+        <joint name="finger_left" type="slide" axis="0 -1 0" range="0 {FINGER_CLOSED}" damping="5"/>
+        <geom name="finger_left" type="box" size="0.01 {FINGER_THICK} 0.03" rgba="0.4 0.4 0.4 1"
               friction="2 0.02 0.002" condim="4" mass="0.05"/>
       </body>
-      <body name="finger_right" pos="0 -0.03 0.02">
-        <joint name="finger_right" type="slide" axis="0 1 0" range="0 0.03" damping="5"/>
-        <geom name="finger_right" type="box" size="0.01 0.005 0.03" rgba="0.4 0.4 0.4 1"
+      <body name="finger_right" pos="0 {-FINGER_OFFSET} 0.02">
+        <joint name="finger_right" type="slide" axis="0 1 0" range="0 {FINGER_CLOSED}" damping="5"/>
+        <geom name="finger_right" type="box" size="0.01 {FINGER_THICK} 0.03" rgba="0.4 0.4 0.4 1"
               friction="2 0.02 0.002" condim="4" mass="0.05"/>
       </body>
     </body>"""
@@ -191,8 +198,8 @@ def build_mjcf(spec: SceneSpec) -> str:
     <equality_finger/>
   </equality>
   <actuator>
-    <position name="finger_left" joint="finger_left" kp="200" ctrlrange="0 0.03"/>
-    <position name="finger_right" joint="finger_right" kp="200" ctrlrange="0 0.03"/>
+    <position name="finger_left" joint="finger_left" kp="200" ctrlrange="0 {FINGER_CLOSED}"/>
+    <position name="finger_right" joint="finger_right" kp="200" ctrlrange="0 {FINGER_CLOSED}"/>
   </actuator>
 </mujoco>""".replace("<equality_finger/>", '<joint joint1="finger_left" joint2="finger_right"/>')
 
@@ -258,3 +265,41 @@ def write_state(model, data, spec: SceneSpec, state: SceneState) -> None:
         joint = model.joint(f"{obj.name}_joint")
         data.qpos[joint.qposadr[0]:joint.qposadr[0] + 7] = [*pos, *quat]
         data.qvel[joint.dofadr[0]:joint.dofadr[0] + 6] = 0.0
+
+
+@dataclass
+class SimSnapshot:
+    """What a simulated image shows: the scene's contents and every object's pose (JSON-able).
+
+    It is the `state` behind Observation, GenerationRequest.source_state and
+    GenerationResult.state in simulation. The gripper is not part of it: subgoal images are
+    rendered with the gripper parked at GRIPPER_HOME, open.
+    """
+
+    spec: SceneSpec
+    state: SceneState
+
+    def copy(self) -> "SimSnapshot":
+        return SimSnapshot(self.spec, self.state.copy())
+
+    def to_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "state": self.state.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SimSnapshot":
+        return cls(SceneSpec.from_dict(data["spec"]), SceneState.from_dict(data["state"]))
+
+
+def park_gripper(model, data) -> None:
+    """Put the gripper (and its mocap target) at GRIPPER_HOME with the fingers open, at rest."""
+    mocap = model.body("gripper_mocap").mocapid[0]
+    data.mocap_pos[mocap] = GRIPPER_HOME
+    data.mocap_quat[mocap] = (1.0, 0.0, 0.0, 0.0)
+    joint = model.joint("gripper_joint")
+    data.qpos[joint.qposadr[0]:joint.qposadr[0] + 7] = [*GRIPPER_HOME, 1.0, 0.0, 0.0, 0.0]
+    data.qvel[joint.dofadr[0]:joint.dofadr[0] + 6] = 0.0
+    for name in ("finger_left", "finger_right"):
+        finger = model.joint(name)
+        data.qpos[finger.qposadr[0]] = 0.0
+        data.qvel[finger.dofadr[0]] = 0.0
+    data.ctrl[:] = 0.0
