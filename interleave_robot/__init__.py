@@ -4,6 +4,8 @@ Light to import: heavy libraries load inside the backends that need them.
 """
 from .errors import (BackendError, BackendTimeoutError, CheckpointNotFoundError, ConfigError, ImageError,
                      InterleaveError, OutputFormatError, RunStoreError)
+from .parsing import parse_plan, parse_verdict
+from .pipeline import GuidancePipeline, PipelineConfig
 from .types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation,
                     Plan, PlanStep, StepResult, Task, Trajectory, Verdict)
 

@@ -58,15 +58,18 @@ VLM_BACKENDS.register("openai", "interleave_robot.backends.vlm_openai:OpenAIVLM"
 
 # --- planners ---
 PLANNERS.register("vlm", "interleave_robot.backends.vlm_agents:VLMPlanner")
+PLANNERS.register("static", "interleave_robot.backends.scripted:StaticPlanner")  # fixed plan, dry runs
 PLANNERS.register("teacher", "interleave_robot.sim_envs.teacher:TeacherPlanner")  # privileged, sim only
 
 # --- generators ---
 GENERATORS.register("diffusers", "interleave_robot.backends.generator_diffusers:DiffusersGenerator")
 GENERATORS.register("http", "interleave_robot.backends.generator_http:HTTPGenerator")
+GENERATORS.register("echo", "interleave_robot.backends.scripted:EchoGenerator")  # dry runs, benchmarks
 GENERATORS.register("sim", "interleave_robot.sim_envs.sim_generator:SimulatedGenerator")
 
 # --- critics ---
 CRITICS.register("vlm", "interleave_robot.backends.vlm_agents:VLMCritic")
+CRITICS.register("always", "interleave_robot.backends.scripted:AlwaysCritic")  # fixed rule, dry runs
 CRITICS.register("perception", "interleave_robot.sim_envs.perception_critic:PerceptionCritic")
 
 REGISTRIES = {r.kind: r for r in (PLANNERS, GENERATORS, CRITICS, VLM_BACKENDS)}

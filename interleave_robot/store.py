@@ -1,0 +1,303 @@
+"""The run directory: everything a run produced, written as it goes, readable after a crash.
+
+    run.json             task, observation info, and `meta` (backends, options) for --resume
+    observation.png      the camera image the run started from
+    plan.json            the plan (reused on resume)
+    trajectory.jsonl     append-only: {"type": "attempt", ...} per generator call and
+                         {"type": "step", ...} per finished step; each record flushed and fsynced
+    images/step{k}_attempt{i}.png
+    extras/*.png         extra images for the report (e.g. the final simulated scene)
+    summary.json         counts, flags, timings, and an `extra` dict other components merge into
+
+A process killed at any point leaves a readable run (`RunStore.load`) that `--resume`
+continues from its first unfinished step. Attempts of an interrupted step are kept in the
+log but the step is redone from its first attempt. Simulator `state` is not serialised:
+a resumed step's image comes back from its PNG with `state=None`, while `Attempt.metadata`
+(JSON) round-trips, so a simulated generator can re-derive state from it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import RunStoreError
+from .images import load_image, save_png
+from .types import Attempt, Observation, Plan, StepResult, Task, Trajectory
+
+TRAJECTORY = "trajectory.jsonl"
+MAX_RECORD_CHARS = 50_000_000  # a record larger than this is treated as corrupt
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise RunStoreError(f"cannot read {path}: {exc}") from None
+
+
+def read_records(root: Path) -> list[dict]:
+    """The trajectory log's records; a torn or corrupt line (killed mid-write) is skipped."""
+    path = root / TRAJECTORY
+    if not path.is_file():
+        return []
+    records = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if len(line) > MAX_RECORD_CHARS:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                records.append(record)
+    return records
+
+
+class RunStore:
+    """One run directory. Create with `create` (new run) or `open_for_resume` (continue one)."""
+
+    def __init__(self, root: Path, resuming: bool, meta: dict | None = None):
+        self.root = Path(root)
+        self.resuming = resuming
+        self.meta = meta or {}  # written to run.json when the run starts
+        self._log = None
+
+    # --- opening ---
+    @classmethod
+    def create(cls, root: str | Path, meta: dict | None = None) -> "RunStore":
+        """A new run in `root` (created; it must not already hold a run). `meta` (JSON) is kept
+        in run.json: what a caller needs to rebuild the run on resume (backends, options)."""
+        root = Path(root)
+        if (root / "run.json").exists() or (root / TRAJECTORY).exists():
+            raise RunStoreError(f"{root} already holds a run: resume it or choose another directory")
+        try:
+            (root / "images").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run directory {root}: {exc}") from None
+        return cls(root, resuming=False, meta=meta)
+
+    @classmethod
+    def open_for_resume(cls, root: str | Path) -> "RunStore":
+        """An existing run to continue; RunStoreError if `root` holds none."""
+        root = Path(root)
+        if not (root / "run.json").is_file():
+            raise RunStoreError(f"{root} holds no run to resume (no run.json)")
+        store = cls(root, resuming=True)
+        store.meta = store.info.get("meta") or {}
+        store._repair_log()
+        return store
+
+    @property
+    def info(self) -> dict:
+        """run.json: {"task", "observation", "meta"} as written when the run began."""
+        return _read_json(self.root / "run.json")
+
+    @property
+    def task(self) -> Task:
+        return Task.from_dict(self.info["task"])
+
+    def load_observation(self) -> Observation:
+        """The run's observation (image from observation.png; camera and metadata from run.json)."""
+        from .types import CameraModel
+
+        info = self.info.get("observation") or {}
+        camera = info.get("camera")
+        return Observation(image=load_image(self.root / "observation.png"),
+                           camera=CameraModel.from_dict(camera) if camera else None,
+                           timestamp=info.get("timestamp", 0.0), metadata=info.get("metadata") or {})
+
+    # --- called by the pipeline ---
+    def start(self, task: Task, observation: Observation) -> tuple[Plan | None, list[StepResult]]:
+        """Begin (or continue) the run; returns the plan and the finished steps to reuse."""
+        if not self.resuming:
+            save_png(observation.image, self.root / "observation.png")
+            _write_json_atomic(self.root / "run.json", {"task": task.to_dict(), "observation": observation.to_dict(),
+                                                        "meta": self.meta})
+            self._append({"type": "start"})
+            self.write_summary(trajectory=Trajectory(task=task))
+            return None, []
+        recorded = self.task
+        if recorded.text != task.text:
+            raise RunStoreError(f"{self.root} is a run of task {recorded.text!r}, not {task.text!r}")
+        plan_path = self.root / "plan.json"
+        plan = Plan.from_dict(_read_json(plan_path)) if plan_path.is_file() else None
+        steps = _finished_steps(self.root, read_records(self.root), load_images=True) if plan else []
+        if plan is not None and len(steps) > len(plan.steps):
+            raise RunStoreError(f"{self.root}: the log has more steps than plan.json")
+        self._append({"type": "resume", "reused_steps": len(steps)})
+        return plan, steps
+
+    def write_plan(self, plan: Plan) -> None:
+        _write_json_atomic(self.root / "plan.json", plan.to_dict())
+
+    def append_attempt(self, attempt: Attempt) -> None:
+        """Save the attempt's image (if any) and log the attempt; sets `attempt.image_path`."""
+        if attempt.image is not None:
+            rel = f"images/step{attempt.step_number}_attempt{attempt.attempt_index}.png"
+            try:
+                save_png(attempt.image, self.root / rel)
+            except OSError as exc:
+                raise RunStoreError(f"cannot write {self.root / rel}: {exc}") from None
+            attempt.image_path = rel
+        self._append({"type": "attempt", **attempt.to_dict()})
+
+    def append_step(self, result: StepResult, index: int) -> None:
+        self._append({"type": "step", "index": index, **result.to_dict()})
+
+    def finish(self, trajectory: Trajectory) -> None:
+        self._append({"type": "end", "finished": trajectory.finished, "error": trajectory.error})
+        self.write_summary(trajectory=trajectory)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    # --- summary, extras ---
+    def write_summary(self, trajectory: Trajectory | None = None, extra: dict | None = None) -> dict:
+        """Write summary.json. With `trajectory`, recompute the counts; `extra` is merged into the
+        summary's "extra" dict (other components add their results there). Returns the summary."""
+        path = self.root / "summary.json"
+        summary = _read_json(path) if path.is_file() else {"extra": {}}
+        if trajectory is not None:
+            summary.update(summarize(trajectory))
+        if extra:
+            summary.setdefault("extra", {}).update(extra)
+        _write_json_atomic(path, summary)
+        return summary
+
+    def save_extra_image(self, title: str, image: np.ndarray) -> str:
+        """Store an extra image for the report (shown under `title`); returns its relative path."""
+        slug = re.sub(r"[^a-zA-Z0-9]+", "_", title).strip("_")[:60] or "image"
+        (self.root / "extras").mkdir(exist_ok=True)
+        rel = f"extras/{slug}.png"
+        save_png(image, self.root / rel)
+        index_path = self.root / "extras" / "index.json"
+        index = _read_json(index_path) if index_path.is_file() else {}
+        index[title] = rel
+        _write_json_atomic(index_path, index)
+        return rel
+
+    # --- reading ---
+    @classmethod
+    def load(cls, root: str | Path, load_images: bool = True) -> Trajectory:
+        """The trajectory recorded in `root`, also of a run killed midway (its last, unfinished
+        step is included with the attempts it had, flagged as interrupted)."""
+        root = Path(root)
+        if not (root / "run.json").is_file():
+            raise RunStoreError(f"{root} holds no run (no run.json)")
+        store = cls(root, resuming=False)
+        plan_path = root / "plan.json"
+        trajectory = Trajectory(task=store.task, plan=Plan.from_dict(_read_json(plan_path)) if plan_path.is_file() else None)
+        if load_images and (root / "observation.png").is_file():
+            trajectory.observation = store.load_observation()
+        records = read_records(root)
+        trajectory.steps = _finished_steps(root, records, load_images)
+        pending = _pending_attempts(records)
+        if pending and trajectory.plan is not None and len(trajectory.steps) < len(trajectory.plan.steps):
+            step = StepResult(step=trajectory.plan.steps[len(trajectory.steps)], flagged=True,
+                              flag_reason="interrupted: the run stopped during this step")
+            step.attempts = [_attempt_from_record(root, r, load_images) for r in pending]
+            trajectory.steps.append(step)
+        ends = [r for r in records if r.get("type") == "end"]
+        if ends:
+            trajectory.finished, trajectory.error = bool(ends[-1].get("finished")), ends[-1].get("error")
+        summary_path = root / "summary.json"
+        if summary_path.is_file():
+            summary = _read_json(summary_path)
+            trajectory.metadata = dict(summary.get("metadata") or {}, timings=summary.get("timings") or {},
+                                       extra=summary.get("extra") or {})
+        return trajectory
+
+    # --- internals ---
+    def _append(self, record: dict) -> None:
+        try:
+            if self._log is None:
+                self._log = open(self.root / TRAJECTORY, "a", encoding="utf-8")
+            self._log.write(json.dumps(record, default=str) + "\n")
+            self._log.flush()
+            os.fsync(self._log.fileno())  # a record on disk survives a SIGKILL or power cut
+        except OSError as exc:
+            raise RunStoreError(f"cannot write {self.root / TRAJECTORY}: {exc}") from None
+
+    def _repair_log(self) -> None:
+        """Drop a torn last line (killed mid-write) so appended records start on a fresh line."""
+        path = self.root / TRAJECTORY
+        if not path.is_file():
+            return
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+
+
+def summarize(trajectory: Trajectory) -> dict:
+    """The counts summary.json holds (without its `extra`)."""
+    return {
+        "task": trajectory.task.text,
+        "steps": len(trajectory.plan.steps) if trajectory.plan else 0,
+        "steps_done": len(trajectory.steps),
+        "generator_calls": trajectory.generator_calls,
+        "critic_rejections": trajectory.critic_rejections,
+        "flagged_steps": [s.step.step_number for s in trajectory.steps if s.flagged],
+        "finished": trajectory.finished,
+        "error": trajectory.error,
+        "timings": trajectory.metadata.get("timings", {}),
+        "metadata": {k: v for k, v in trajectory.metadata.items() if k != "timings"},
+    }
+
+
+def _attempt_from_record(root: Path, record: dict, load_images: bool) -> Attempt:
+    data = {k: v for k, v in record.items() if k != "type"}
+    try:
+        attempt = Attempt.from_dict(data)
+    except TypeError as exc:
+        raise RunStoreError(f"{root}: unreadable attempt record: {exc}") from None
+    if load_images and attempt.image_path:
+        attempt.image = load_image(root / attempt.image_path)
+    return attempt
+
+
+def _finished_steps(root: Path, records: list[dict], load_images: bool) -> list[StepResult]:
+    """Step records in order; a resumed run's re-recorded step replaces nothing (indices are unique)."""
+    steps: list[StepResult] = []
+    for record in records:
+        if record.get("type") != "step" or record.get("index") != len(steps):
+            continue
+        try:
+            result = StepResult.from_dict(record)
+        except (KeyError, TypeError) as exc:
+            raise RunStoreError(f"{root}: unreadable step record: {exc}") from None
+        if load_images:
+            for attempt in result.attempts:
+                if attempt.image_path:
+                    attempt.image = load_image(root / attempt.image_path)
+        steps.append(result)
+    return steps
+
+
+def _pending_attempts(records: list[dict]) -> list[dict]:
+    """Attempt records after the last step/start/resume record: a step that never finished."""
+    pending: list[dict] = []
+    for record in records:
+        kind = record.get("type")
+        if kind == "attempt":
+            pending.append(record)
+        elif kind in ("step", "start", "resume"):
+            pending = []
+    return pending
