@@ -81,6 +81,15 @@ def derive_seed(base: int, step_number: int, attempt_index: int) -> int:
     return _mix64((x + 0x9E3779B97F4A7C15) & _MASK64) & 0x7FFFFFFF
 
 
+def _log_failure(exc: BaseException, message: str, *args) -> None:
+    """Expected failures (typed errors) are recorded on the trajectory, so they log at INFO;
+    anything else is a backend bug and logs a WARNING with its traceback."""
+    if isinstance(exc, InterleaveError):
+        log.info(message, *args, _describe(exc))
+    else:
+        log.warning(message, *args, _describe(exc), exc_info=exc)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, InterleaveError) else f"{type(exc).__name__}: {exc}"
     return text if len(text) <= _MAX_ERROR_CHARS else text[:_MAX_ERROR_CHARS] + "..."
@@ -242,7 +251,7 @@ class _Run:
                     last = exc
             self.traj.error = f"planner: no answer in format after {tries} tries: {_describe(last)}"
         except Exception as exc:  # a backend failure ends the run cleanly, with the reason
-            log.warning("planner failed: %s", _describe(exc), exc_info=not isinstance(exc, InterleaveError))
+            _log_failure(exc, "planner failed: %s")
             self.traj.error = f"planner: {_describe(exc)}"
         finally:
             self.timings["planner_s"] += time.perf_counter() - t0
@@ -286,8 +295,7 @@ class _Run:
             attempt.image = check_image(out.image, "generated image")
             attempt.state, attempt.metadata = out.state, dict(out.metadata)
         except Exception as exc:  # recorded on the attempt: the run goes on
-            log.warning("step %s attempt %d: generator failed: %s", step.step_number, index, _describe(exc),
-                        exc_info=not isinstance(exc, InterleaveError))
+            _log_failure(exc, "step %s attempt %d: generator failed: %s", step.step_number, index)
             attempt.error = f"generator: {_describe(exc)}"
         attempt.generator_seconds = time.perf_counter() - t0
         self.timings["generator_s"] += attempt.generator_seconds
@@ -299,8 +307,7 @@ class _Run:
             try:
                 attempt.verdict = self.critique(request)
             except Exception as exc:
-                log.warning("step %s attempt %d: critic failed: %s", step.step_number, index, _describe(exc),
-                            exc_info=not isinstance(exc, InterleaveError))
+                _log_failure(exc, "step %s attempt %d: critic failed: %s", step.step_number, index)
                 attempt.error = f"critic: {_describe(exc)}"
             attempt.critic_seconds = time.perf_counter() - t0
             self.timings["critic_s"] += attempt.critic_seconds

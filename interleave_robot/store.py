@@ -102,6 +102,14 @@ class RunStore:
         store._repair_log()
         return store
 
+    @classmethod
+    def open_existing(cls, root: str | Path) -> "RunStore":
+        """An existing run, to add summary extras or report images after it ran."""
+        root = Path(root)
+        if not (root / "run.json").is_file():
+            raise RunStoreError(f"{root} holds no run (no run.json)")
+        return cls(root, resuming=False)
+
     @property
     def info(self) -> dict:
         """run.json: {"task", "observation", "meta"} as written when the run began."""
@@ -187,21 +195,24 @@ class RunStore:
         (self.root / "extras").mkdir(exist_ok=True)
         rel = f"extras/{slug}.png"
         save_png(image, self.root / rel)
+        index = self.extra_images()
         index_path = self.root / "extras" / "index.json"
-        index = _read_json(index_path) if index_path.is_file() else {}
         index[title] = rel
         _write_json_atomic(index_path, index)
         return rel
+
+    def extra_images(self) -> dict[str, str]:
+        """{title: relative PNG path} of the extra report images saved so far."""
+        index_path = self.root / "extras" / "index.json"
+        return _read_json(index_path) if index_path.is_file() else {}
 
     # --- reading ---
     @classmethod
     def load(cls, root: str | Path, load_images: bool = True) -> Trajectory:
         """The trajectory recorded in `root`, also of a run killed midway (its last, unfinished
         step is included with the attempts it had, flagged as interrupted)."""
-        root = Path(root)
-        if not (root / "run.json").is_file():
-            raise RunStoreError(f"{root} holds no run (no run.json)")
-        store = cls(root, resuming=False)
+        store = cls.open_existing(root)
+        root = store.root
         plan_path = root / "plan.json"
         trajectory = Trajectory(task=store.task, plan=Plan.from_dict(_read_json(plan_path)) if plan_path.is_file() else None)
         if load_images and (root / "observation.png").is_file():
