@@ -9,6 +9,7 @@ processor; see `image_only_processor_class`).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,4 +143,11 @@ def build_tiny_vlm(directory: str | Path, spec: TinyVLMSpec | None = None, corpu
     processor = image_only_processor_class(Qwen2VLProcessor)(
         image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
     processor.save_pretrained(directory)
+    # Record the standard processor class, so the directory looks like any Qwen2-VL checkpoint.
+    for name in ("processor_config.json", "tokenizer_config.json"):
+        path = directory / name
+        data = json.loads(path.read_text())
+        if "processor_class" in data:
+            data["processor_class"] = Qwen2VLProcessor.__name__
+            path.write_text(json.dumps(data, indent=2))
     return directory

@@ -1,0 +1,164 @@
+"""Planner and critic agents on top of any VLM chat backend (registry VLM_BACKENDS).
+
+Each agent renders its prompt template (package data, or a user file), asks the VLM, and
+parses the answer with the output-contract parsers. A malformed answer is shown back to the
+model with the parser's reason and asked again, a bounded number of times; then the agent
+raises OutputFormatError and the pipeline flags the step.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import string
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ..agents import Critic, Planner
+from ..errors import ConfigError, OutputFormatError
+from ..parsing import parse_plan, parse_verdict
+from ..registry import VLM_BACKENDS
+from ..types import CritiqueRequest, Observation, Plan, Task, Verdict
+from .vlm_base import ChatMessage, VLMChat
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_TEMPLATE_BYTES = 64 * 1024
+RETRY_MESSAGE = ("Your answer did not follow the required format ({reason}). Answer again: reasoning inside "
+                 "<think></think>, then only the JSON inside <answer></answer>.")
+
+
+def load_template(path: str, default_name: str, fields: tuple[str, ...]) -> string.Template:
+    """The user's template file, or the packaged one; ConfigError if it is missing or lacks a field."""
+    if path:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise ConfigError(f"template file not found: {path}")
+        if file.stat().st_size > MAX_TEMPLATE_BYTES:
+            raise ConfigError(f"template file {path} is over {MAX_TEMPLATE_BYTES} bytes")
+        text = file.read_text(encoding="utf-8")
+    else:
+        text = (resources.files("interleave_robot") / "templates" / default_name).read_text(encoding="utf-8")
+    template = string.Template(text)
+    if not template.is_valid():
+        raise ConfigError(f"template {path or default_name} has a malformed $placeholder (write $$ for a dollar)")
+    unknown = set(template.get_identifiers()) - set(fields)
+    if unknown:
+        raise ConfigError(f"template {path or default_name} uses unknown field(s) {', '.join(sorted(unknown))}; "
+                          f"available: {', '.join(fields)}")
+    return template
+
+
+@dataclass
+class VLMAgentConfig:
+    """Options shared by the VLM planner and critic.
+
+    `vlm` names a VLM_BACKENDS entry; `vlm_options` are its options (a dict, or a JSON object
+    string from the command line); `model` is a shortcut for vlm_options["model"].
+    """
+
+    vlm: str = "transformers"
+    model: str = ""
+    vlm_options: dict | str = field(default_factory=dict)
+    template: str = ""  # path of a user template file; empty: the packaged one
+    format_retries: int = 2  # extra tries after a malformed answer
+    system_prompt: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.vlm_options, str):
+            try:
+                self.vlm_options = json.loads(self.vlm_options) if self.vlm_options.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"vlm_options is not a JSON object: {exc}") from None
+        if not isinstance(self.vlm_options, dict):
+            raise ConfigError(f"vlm_options must be a mapping, got {type(self.vlm_options).__name__}")
+        if self.model:
+            if "model" in self.vlm_options and self.vlm_options["model"] != self.model:
+                raise ConfigError("give the model either as 'model' or inside vlm_options, not both")
+            self.vlm_options = {**self.vlm_options, "model": self.model}
+        if self.vlm not in VLM_BACKENDS.names():
+            raise ConfigError(f"unknown vlm backend {self.vlm!r}; choose one of: {', '.join(VLM_BACKENDS.names())}")
+        if not 0 <= self.format_retries <= 10:
+            raise ConfigError(f"format_retries must be in 0..10, got {self.format_retries}")
+
+
+@dataclass
+class VLMPlannerConfig(VLMAgentConfig):
+    max_steps: int = 5
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {self.max_steps}")
+
+
+@dataclass
+class VLMCriticConfig(VLMAgentConfig):
+    pass
+
+
+class _VLMAgent:
+    """Shared machinery: owns (or borrows) a VLM, asks it, retries malformed answers."""
+
+    template_name: str
+    template_fields: tuple[str, ...]
+
+    def __init__(self, config: VLMAgentConfig, vlm: VLMChat | None = None):
+        self.config = config
+        self.template = load_template(config.template, self.template_name, self.template_fields)
+        # A VLM passed in is shared (e.g. one model for planner and critic) and not closed here.
+        self._owns_vlm = vlm is None
+        self.vlm: VLMChat = vlm if vlm is not None else VLM_BACKENDS.build(config.vlm, config.vlm_options)
+
+    def _ask(self, images: list, values: dict[str, Any], parse: Callable[[str], T]) -> T:
+        text = self.template.substitute({k: str(v) for k, v in values.items()})
+        messages = [ChatMessage("system", [self.config.system_prompt])] if self.config.system_prompt else []
+        messages.append(ChatMessage("user", [*images, text]))
+        reason = ""
+        for attempt in range(1 + self.config.format_retries):
+            answer = self.vlm.chat(messages)
+            try:
+                return parse(answer)
+            except OutputFormatError as exc:
+                reason = str(exc)
+                log.info("%s answer %d out of format: %s", type(self).__name__, attempt + 1, reason)
+                messages = messages + [ChatMessage("assistant", [answer[:4000]]),
+                                       ChatMessage("user", [RETRY_MESSAGE.format(reason=reason)])]
+        raise OutputFormatError(f"{1 + self.config.format_retries} answers out of format; last: {reason}")
+
+    def close(self) -> None:
+        if self._owns_vlm:
+            self.vlm.close()
+
+
+class VLMPlanner(_VLMAgent, Planner):
+    """task + observation image -> Plan, from a VLM answering in the InterleaveThinker format."""
+
+    config_class = VLMPlannerConfig
+    template_name = "planner.txt"
+    template_fields = ("task", "max_steps")
+
+    def plan(self, task: Task, observation: Observation) -> Plan:
+        return self._ask([observation.image], {"task": task.text, "max_steps": self.config.max_steps},
+                         self._parse)
+
+    def _parse(self, text: str) -> Plan:
+        plan = parse_plan(text)
+        if len(plan.steps) > self.config.max_steps:
+            raise OutputFormatError(f"the plan has {len(plan.steps)} steps, over max_steps={self.config.max_steps}")
+        return plan
+
+
+class VLMCritic(_VLMAgent, Critic):
+    """(before, after, instruction, prompt) -> Verdict, from a VLM answering in the InterleaveThinker format."""
+
+    config_class = VLMCriticConfig
+    template_name = "critic.txt"
+    template_fields = ("task", "instruction", "prompt", "step_name")
+
+    def critique(self, request: CritiqueRequest) -> Verdict:
+        values = {"task": request.task.text if request.task else "", "instruction": request.instruction,
+                  "prompt": request.prompt, "step_name": request.step.step_name if request.step else ""}
+        return self._ask([request.before_image, request.after_image], values, parse_verdict)

@@ -1,0 +1,163 @@
+"""In-process VLM chat backend: any `AutoModelForImageTextToText` checkpoint, loaded offline.
+
+The checkpoint is a local directory or a repo id already in the local Hugging Face cache;
+nothing is downloaded. Weights load from safetensors only, remote code is off unless the
+config enables it, and the processor's chat template renders the messages.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BackendError, CheckpointNotFoundError, ConfigError
+from .vlm_base import ChatMessage, VLMChat
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+PROCESSORS = ("auto", "image-only")
+
+
+@dataclass
+class TransformersVLMConfig:
+    """Options of the transformers chat backend.
+
+    processor: "auto" loads the checkpoint's processor with AutoProcessor; "image-only" loads
+    the same processor class without its video processor, for hosts without torchvision
+    (Qwen-VL processors need torchvision only for video).
+    """
+
+    model: str = ""  # local directory, or a repo id present in the local HF cache
+    dtype: str = "auto"
+    device: str = "cpu"  # "cpu", "cuda", "cuda:1", ...
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0: greedy decoding
+    top_p: float = 1.0
+    seed: int | None = None  # sampling seed (only used when temperature > 0)
+    processor: str = "auto"
+    trust_remote_code: bool = False
+    revision: str | None = None  # cache revision for a repo id
+
+    def __post_init__(self):
+        if not self.model:
+            raise ConfigError("transformers VLM: option 'model' (a checkpoint directory) is required")
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"transformers VLM: dtype must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        if self.processor not in PROCESSORS:
+            raise ConfigError(f"transformers VLM: processor must be one of {', '.join(PROCESSORS)}, "
+                              f"got {self.processor!r}")
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"transformers VLM: max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"transformers VLM: temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"transformers VLM: top_p must be in (0, 1], got {self.top_p}")
+        if not (self.device == "cpu" or self.device.startswith("cuda") or self.device == "mps"):
+            raise ConfigError(f"transformers VLM: device must be cpu, cuda[:N] or mps, got {self.device!r}")
+
+
+def resolve_checkpoint(model: str, revision: str | None = None) -> Path:
+    """A local checkpoint directory for `model` (a path or a cached repo id); never downloads."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        directory = path
+    elif path.is_absolute() or model.startswith(".") or model.count("/") != 1:
+        raise CheckpointNotFoundError(f"checkpoint directory not found: {model}")
+    else:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            directory = Path(snapshot_download(model, revision=revision, local_files_only=True))
+        except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
+            raise CheckpointNotFoundError(
+                f"checkpoint {model!r} is neither a directory nor in the local Hugging Face cache "
+                "(nothing is downloaded)") from None
+    if not (directory / "config.json").is_file():
+        raise CheckpointNotFoundError(f"checkpoint {directory} has no config.json")
+    if not any(directory.glob("*.safetensors")):
+        raise CheckpointNotFoundError(f"checkpoint {directory} has no .safetensors weights "
+                                      "(only safetensors are loaded)")
+    return directory
+
+
+class TransformersVLM(VLMChat):
+    """Chat with an image-text-to-text model in this process (thread-safe: one generate at a time)."""
+
+    config_class = TransformersVLMConfig
+
+    def __init__(self, config: TransformersVLMConfig):
+        import torch
+        from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+        from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+        from transformers.utils import logging as hf_logging
+
+        from .tiny_vlm import image_only_processor_class
+
+        self.config = config
+        self.directory = resolve_checkpoint(config.model, config.revision)
+        hf_logging.disable_progress_bar()
+        common = dict(local_files_only=True, trust_remote_code=config.trust_remote_code)
+        try:
+            model_config = AutoConfig.from_pretrained(self.directory, **common)
+            if config.processor == "auto":
+                self.processor = AutoProcessor.from_pretrained(self.directory, **common)
+            else:
+                if type(model_config) not in PROCESSOR_MAPPING:
+                    raise ConfigError(f"processor=image-only: no processor class known for "
+                                      f"{type(model_config).__name__}")
+                base = PROCESSOR_MAPPING[type(model_config)]
+                self.processor = image_only_processor_class(base).from_pretrained(self.directory, **common)
+            dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16,
+                     "float16": torch.float16}[config.dtype]
+            self.model = AutoModelForImageTextToText.from_pretrained(
+                self.directory, dtype=dtype, use_safetensors=True, **common).to(config.device).eval()
+        except (OSError, ValueError, KeyError, ImportError) as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise BackendError(f"cannot load checkpoint {self.directory}: {exc}") from None
+        if self.processor.chat_template is None:
+            raise CheckpointNotFoundError(f"checkpoint {self.directory} has no chat template")
+        self._lock = threading.Lock()
+        self._torch = torch
+
+    def _render(self, messages: list[ChatMessage]):
+        from PIL import Image
+
+        conversation, images = [], []
+        for message in messages:
+            content = []
+            for part in message.parts:
+                if isinstance(part, str):
+                    content.append({"type": "text", "text": part})
+                else:
+                    content.append({"type": "image"})
+                    images.append(Image.fromarray(part))
+            conversation.append({"role": message.role, "content": content})
+        text = self.processor.apply_chat_template(conversation, add_generation_prompt=True, tokenize=False)
+        return self.processor(text=[text], images=images or None, return_tensors="pt")
+
+    def chat(self, messages: list[ChatMessage]) -> str:
+        """Greedy (or sampled, with temperature > 0) answer to the conversation, special tokens removed."""
+        if not messages:
+            raise ConfigError("chat needs at least one message")
+        cfg = self.config
+        sampling = dict(do_sample=True, temperature=cfg.temperature, top_p=cfg.top_p) if cfg.temperature > 0 \
+            else dict(do_sample=False)
+        with self._lock:
+            inputs = self._render(messages).to(cfg.device)
+            if cfg.seed is not None:
+                self._torch.manual_seed(cfg.seed)
+            try:
+                with self._torch.inference_mode():
+                    output = self.model.generate(**inputs, max_new_tokens=cfg.max_new_tokens, **sampling)
+            except (RuntimeError, ValueError) as exc:
+                raise BackendError(f"generation failed: {exc}") from None
+        new_tokens = output[:, inputs["input_ids"].shape[1]:]
+        return self.processor.batch_decode(new_tokens, skip_special_tokens=True)[0]
+
+    def close(self) -> None:
+        self.model = None
+        self.processor = None
