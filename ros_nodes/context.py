@@ -1,0 +1,125 @@
+"""JSON payloads that travel on std_msgs/String topics: tasks, observation context, status.
+
+- A task is plain text, or a JSON object {"text", "family"?, "spec"?, "id"?} (what a
+  simulator publishes so that its privileged teacher can read the task spec).
+- The observation context is a JSON object {"stamp_ns", "camera"?, "state"?} published
+  beside a camera frame with the same header stamp: the camera model (intrinsics and
+  extrinsics, OpenCV convention) and, in simulation only, the simulator state behind the
+  frame. Real robots may publish the camera part; nothing requires the topic.
+- Simulator state is opaque to the core; a state codec (named here, imported lazily) turns
+  it into JSON and back. "none" carries no state.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError, InterleaveError
+from ..types import CameraModel, Task
+
+MAX_TASK_CHARS = 20_000
+MAX_JSON_CHARS = 4_000_000  # an observation context or a split-mode message (base64 images)
+
+# codec name -> "module:Class" of a class with to_dict() and from_dict(); None: no state.
+STATE_CODECS: dict[str, str | None] = {
+    "none": None,
+    "sim": "interleave_robot.sim_envs.scene:SimSnapshot",
+}
+
+
+class MessageError(InterleaveError, ValueError):
+    """A message whose content is unusable (empty task, bad JSON, missing field)."""
+
+
+@dataclass
+class StateCodec:
+    """Simulator state <-> JSON by a codec name of STATE_CODECS."""
+
+    name: str = "none"
+
+    def __post_init__(self):
+        if self.name not in STATE_CODECS:
+            raise ConfigError(f"unknown state codec {self.name!r}; choose one of: {', '.join(STATE_CODECS)}")
+        target = STATE_CODECS[self.name]
+        self._cls = None
+        if target is not None:
+            module, _, attr = target.partition(":")
+            self._cls = getattr(importlib.import_module(module), attr)
+
+    def encode(self, state: Any) -> dict | None:
+        if self._cls is None or state is None:
+            return None
+        if not isinstance(state, self._cls):
+            raise MessageError(f"state codec {self.name!r} expects {self._cls.__name__}, got {type(state).__name__}")
+        return state.to_dict()
+
+    def decode(self, data: dict | None) -> Any:
+        if self._cls is None or data is None:
+            return None
+        try:
+            return self._cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise MessageError(f"state is not a valid {self._cls.__name__}: {exc!r}") from None
+
+
+def loads_object(text: str, what: str, limit: int = MAX_JSON_CHARS) -> dict:
+    """Parse a JSON object from a message, bounded in size; MessageError otherwise."""
+    if len(text) > limit:
+        raise MessageError(f"{what} is {len(text)} characters, over the {limit} bound")
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise MessageError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise MessageError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_task(text: str) -> tuple[Task, str | None]:
+    """A task message -> (Task, task id or None); MessageError for an empty or bad task."""
+    if len(text) > MAX_TASK_CHARS:
+        raise MessageError(f"task is {len(text)} characters, over the {MAX_TASK_CHARS} bound")
+    stripped = text.strip()
+    if not stripped:
+        raise MessageError("task is empty")
+    if not stripped.startswith("{"):
+        return Task(text=stripped), None
+    data = loads_object(stripped, "task")
+    words = data.get("text")
+    if not isinstance(words, str) or not words.strip():
+        raise MessageError("task JSON needs a non-empty \"text\"")
+    family, spec, task_id = data.get("family"), data.get("spec"), data.get("id")
+    if family is not None and not isinstance(family, str):
+        raise MessageError(f"task \"family\" must be a string, got {type(family).__name__}")
+    if spec is not None and not isinstance(spec, dict):
+        raise MessageError(f"task \"spec\" must be an object, got {type(spec).__name__}")
+    return Task(text=words.strip(), family=family, spec=spec), None if task_id is None else str(task_id)
+
+
+def task_message(task: Task, task_id: str | None = None) -> str:
+    """The JSON task text for a Task (the inverse of parse_task)."""
+    data = {"text": task.text, "family": task.family, "spec": task.spec}
+    if task_id is not None:
+        data["id"] = task_id
+    return json.dumps(data)
+
+
+def context_message(stamp_ns: int, camera: CameraModel | None, state: Any, codec: StateCodec) -> str:
+    return json.dumps({"stamp_ns": int(stamp_ns), "camera": camera.to_dict() if camera else None,
+                       "state": codec.encode(state)})
+
+
+def parse_context(text: str, codec: StateCodec) -> tuple[int, CameraModel | None, Any]:
+    """-> (stamp in ns, camera model or None, decoded state or None)."""
+    data = loads_object(text, "observation context")
+    stamp = data.get("stamp_ns")
+    if isinstance(stamp, bool) or not isinstance(stamp, int):
+        raise MessageError("observation context needs an integer \"stamp_ns\"")
+    camera = data.get("camera")
+    try:
+        camera = CameraModel.from_dict(camera) if camera is not None else None
+    except TypeError as exc:
+        raise MessageError(f"observation context camera is invalid: {exc}") from None
+    return stamp, camera, codec.decode(data.get("state"))

@@ -1,0 +1,114 @@
+"""ROS 2 message types as Cyclone DDS IDL structs, under ROS 2's DDS type names.
+
+rmw_cyclonedds names a ROS type `pkg/msg/Type` on the wire `pkg::msg::dds_::Type_`, and
+serializes it as plain XCDR1. These structs reproduce that layout field by field, so a
+sample written here is byte-identical to what rosbags (an independent ROS 2 serializer)
+produces for Humble and Jazzy; tests/ros_nodes/test_messages_cdr.py checks every type.
+
+`uint8[]` fields (image data) are declared `sequence[uint8]`, so the type information Cyclone
+announces is ROS's, but their (de)serializer is swapped for Cyclone's bulk byte machine
+(`_bulk_uint8`): it writes the 4-byte length and the payload in one copy, the same bytes as
+the element-by-element sequence code but ~200x faster for a 640x480 image (~0.25 ms instead
+of ~45 ms), and reading gives back `bytes` that numpy views without per-element work.
+Values of such fields are bytes-like (bytes, bytearray, memoryview, a 1-D uint8 array).
+
+Importing this module imports cyclonedds (light: ctypes over the bundled C library); the
+rest of interleave_robot never imports it at top level.
+"""
+# No `from __future__ import annotations`: Cyclone resolves field annotations at runtime.
+
+from dataclasses import dataclass, field
+
+from cyclonedds.idl import IdlStruct
+from cyclonedds.idl._machinery import BytesMachine
+from cyclonedds.idl.types import int32, sequence, uint8, uint32
+
+
+def _bulk_uint8(cls: type, member: str) -> type:
+    """Serialize `cls.member` (a sequence[uint8]) as one block of bytes; same wire format."""
+    cls.__idl__.populate()
+    for machine in (cls.__idl__.v1_machine, cls.__idl__.v2_machine):
+        machine.members_machines[member] = BytesMachine()
+    return cls
+
+
+@dataclass
+class Time(IdlStruct, typename="builtin_interfaces::msg::dds_::Time_"):
+    """builtin_interfaces/msg/Time."""
+
+    sec: int32 = 0
+    nanosec: uint32 = 0
+
+    @classmethod
+    def from_seconds(cls, seconds: float) -> "Time":
+        nanos = int(round(seconds * 1e9))
+        return cls(sec=nanos // 1_000_000_000, nanosec=nanos % 1_000_000_000)
+
+    def to_seconds(self) -> float:
+        return self.sec + self.nanosec * 1e-9
+
+    def to_nanoseconds(self) -> int:
+        return self.sec * 1_000_000_000 + self.nanosec
+
+
+@dataclass
+class Header(IdlStruct, typename="std_msgs::msg::dds_::Header_"):
+    """std_msgs/msg/Header (ROS 2: no seq field)."""
+
+    stamp: Time = field(default_factory=Time)
+    frame_id: str = ""
+
+
+@dataclass
+class String(IdlStruct, typename="std_msgs::msg::dds_::String_"):
+    """std_msgs/msg/String."""
+
+    data: str = ""
+
+
+@dataclass
+class Image(IdlStruct, typename="sensor_msgs::msg::dds_::Image_"):
+    """sensor_msgs/msg/Image; `data` is the raw uint8[] payload as bytes."""
+
+    header: Header = field(default_factory=Header)
+    height: uint32 = 0
+    width: uint32 = 0
+    encoding: str = ""
+    is_bigendian: uint8 = 0
+    step: uint32 = 0
+    data: sequence[uint8] = b""
+
+
+@dataclass
+class CompressedImage(IdlStruct, typename="sensor_msgs::msg::dds_::CompressedImage_"):
+    """sensor_msgs/msg/CompressedImage; `format` is e.g. "png" or "jpeg" (or "rgb8; png compressed")."""
+
+    header: Header = field(default_factory=Header)
+    format: str = ""
+    data: sequence[uint8] = b""
+
+
+_bulk_uint8(Image, "data")
+_bulk_uint8(CompressedImage, "data")
+
+
+# ROS 2 type name (as rosbags, ros2 topic and MCAP schemas spell it) -> our struct.
+ROS_TYPES: dict[str, type] = {
+    "builtin_interfaces/msg/Time": Time,
+    "std_msgs/msg/Header": Header,
+    "std_msgs/msg/String": String,
+    "sensor_msgs/msg/Image": Image,
+    "sensor_msgs/msg/CompressedImage": CompressedImage,
+}
+ROS_NAME: dict[type, str] = {cls: name for name, cls in ROS_TYPES.items()}
+
+
+def ros_type_name(msg_type: type) -> str:
+    """'sensor_msgs/msg/Image' for our Image struct; KeyError for a type not listed here."""
+    return ROS_NAME[msg_type]
+
+
+def dds_type_name(msg_type: type) -> str:
+    """The DDS wire name, e.g. 'sensor_msgs::msg::dds_::Image_'."""
+    pkg, _, name = ros_type_name(msg_type).split("/")
+    return f"{pkg}::msg::dds_::{name}_"
