@@ -69,8 +69,7 @@ class DiffusersGeneratorConfig:
         if not 1 <= self.num_inference_steps <= 1000:
             raise ConfigError(f"diffusers generator: num_inference_steps must be in 1..1000, "
                               f"got {self.num_inference_steps}")
-        for name in ("width", "height"):
-            value = getattr(self, name)
+        for name, value in (("width", self.width), ("height", self.height)):
             if not 16 <= value <= 4096 or value % 16:
                 raise ConfigError(f"diffusers generator: {name} must be a multiple of 16 in 16..4096, got {value}")
         if self.guidance_scale < 0:
