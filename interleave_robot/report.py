@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .progress import describe_attempt
-from .store import RunStore
+from .store import INTERRUPTED, RunStore
 from .types import Attempt, StepResult, Trajectory
 
 _CSS = """
@@ -83,7 +83,7 @@ def _step_html(root: Path, index: int, result: StepResult, source_rel: str | Non
     accepted = result.accepted
     if accepted is not None and accepted.image_path:
         out.append(_img(root, accepted.image_path, "main", f"step {step.step_number} accepted image"))
-    elif source_rel:
+    elif source_rel and result.flag_reason != INTERRUPTED:
         out.append('<p class="meta">no image was produced; the previous image is carried forward:</p>')
         out.append(_img(root, source_rel, "thumb", "carried forward"))
     if result.attempts:

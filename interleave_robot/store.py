@@ -31,6 +31,7 @@ from .types import Attempt, Observation, Plan, StepResult, Task, Trajectory
 
 TRAJECTORY = "trajectory.jsonl"
 MAX_RECORD_CHARS = 50_000_000  # a record larger than this is treated as corrupt
+INTERRUPTED = "interrupted: the run stopped during this step"  # flag_reason of a killed run's last step
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
@@ -222,7 +223,7 @@ class RunStore:
         pending = _pending_attempts(records)
         if pending and trajectory.plan is not None and len(trajectory.steps) < len(trajectory.plan.steps):
             step = StepResult(step=trajectory.plan.steps[len(trajectory.steps)], flagged=True,
-                              flag_reason="interrupted: the run stopped during this step")
+                              flag_reason=INTERRUPTED)
             step.attempts = [_attempt_from_record(root, r, load_images) for r in pending]
             trajectory.steps.append(step)
         ends = [r for r in records if r.get("type") == "end"]
