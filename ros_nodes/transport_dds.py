@@ -168,9 +168,15 @@ class DDSTransport(Transport):
         from cyclonedds.core import Listener
         from cyclonedds.sub import DataReader
 
-        def on_data(reader) -> None:
+        holder: list = []  # the reader, once created
+
+        def drain() -> None:
+            # Transient-local history can arrive while DataReader() is still being built, when
+            # the listener has no reader object yet: drain() runs again right after creation.
+            if not holder:
+                return
             try:
-                samples = reader.take(TAKE_BATCH)
+                samples = holder[0].take(TAKE_BATCH)
             except Exception as exc:  # a foreign writer's malformed CDR: report, keep the reader
                 self._warn(f"subscription on {topic}: cannot decode a sample: {exc}")
                 return
@@ -183,11 +189,13 @@ class DDSTransport(Transport):
                     log.exception("callback for %s failed", topic)
 
         listener = Listener(
-            on_data_available=on_data,
+            on_data_available=lambda _reader: drain(),
             on_requested_incompatible_qos=lambda _r, status: self._warn(
                 f"subscription on {topic} ({qos.reliability}, {qos.durability}) requests QoS that a publisher "
                 f"does not offer ({_policy(status)}); it receives nothing from that publisher"))
         reader = DataReader(self._participant, self._topic(topic, msg_type), _cyclone_qos(qos), listener=listener)
+        holder.append(reader)
+        drain()
         self._entities.append((reader, listener))
         return _DDSSubscription(reader, listener)
 
