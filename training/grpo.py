@@ -1,0 +1,79 @@
+"""GRPO (trl GRPOTrainer) of the critic with the simulator's reward functions.
+
+One trl reward function per term (format, accuracy, semantic, quality, task) with the
+recipe's weights, so trl logs each term (`rewards/<term>_reward/mean`) and optimises the
+weighted sum. On GPUs the recipe can switch generation to vLLM (`use_vllm`, colocate or
+server mode); multi-GPU runs go through `accelerate launch` (see configs/README.md).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from .formatting import load_split, to_critic_grpo
+from .modeling import load_model_and_processor, save_trained
+from .recipes import GRPORecipe
+from .rewards import SimRewards
+from .sft import trl_common, write_agent_file
+
+log = logging.getLogger(__name__)
+
+REWARD_COLUMNS = ["success", "row_seed", "source_snapshot", "gt_snapshot", "subgoal", "task", "step_index",
+                  "num_steps", "instruction", "fault"]
+
+
+def term_means(log_history: list[dict]) -> dict[str, list[float]]:
+    """Per reward term, the logged means in order (trl's `rewards/<name>/mean`)."""
+    series: dict[str, list[float]] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            if key.startswith("rewards/") and key.endswith("/mean"):
+                series.setdefault(key.split("/")[1].removesuffix("_reward"), []).append(float(value))
+        if "reward" in entry:
+            series.setdefault("combined", []).append(float(entry["reward"]))
+    return series
+
+
+def run_grpo(recipe: GRPORecipe) -> dict:
+    """Train; returns (and writes) the metrics dict."""
+    from trl import GRPOConfig, GRPOTrainer
+
+    start = time.time()
+    ds = load_split(recipe.data, recipe.split, recipe.max_rows)
+    missing = [c for c in REWARD_COLUMNS if c not in ds.column_names]
+    if missing:
+        from interleave_robot.errors import ConfigError
+
+        raise ConfigError(f"{recipe.data} lacks the critic-rl columns {missing}: build it with --kind critic-rl")
+    model, processor = load_model_and_processor(recipe.model)
+    train = to_critic_grpo(ds, recipe.prompts).select_columns(["images", "prompt", *REWARD_COLUMNS])
+    rewards = SimRewards(recipe.rewards)
+    funcs, weights = rewards.functions()
+    options = dict(trl_common(recipe), num_generations=recipe.num_generations,
+                   max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
+                   beta=recipe.beta, reward_weights=weights, use_vllm=recipe.use_vllm, log_completions=False)
+    if recipe.use_vllm:
+        options.update(vllm_mode=recipe.vllm_mode, vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization)
+    options.update(recipe.trl_options)
+    trainer = GRPOTrainer(model=model, args=GRPOConfig(**options), train_dataset=train, processing_class=processor,
+                          reward_funcs=funcs)
+    try:
+        result = trainer.train()
+    finally:
+        rewards.close()
+    out = Path(recipe.output_dir)
+    model_dir = save_trained(trainer.model, processor, out / "model")
+    write_agent_file(model_dir, recipe)
+    series = term_means(trainer.state.log_history)
+    metrics = {"kind": "grpo", "rows": len(train), "steps": trainer.state.global_step,
+               "train_loss": result.training_loss, "seconds": round(time.time() - start, 1),
+               "model_dir": str(model_dir), "reward_weights": dict(zip([f.__name__ for f in funcs], weights)),
+               "reward_first": {k: v[0] for k, v in series.items() if v},
+               "reward_last": {k: v[-1] for k, v in series.items() if v},
+               "log_history": trainer.state.log_history,
+               "recipe": json.loads(json.dumps(asdict(recipe), default=str))}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+    return metrics

@@ -1,0 +1,164 @@
+"""Scoring a critic answer's refined prompt in the simulator: semantic, quality and task terms.
+
+Each (row, answer) is one work item, computed in a worker process that owns its own simulated
+generator, env and executor (MuJoCo objects never cross processes). Every random choice is
+seeded from the row's seed and the refined prompt, so a score does not depend on which worker
+computed it or in which order: evaluation is deterministic for a seed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from .rewards import RewardConfig, read_verdict
+
+log = logging.getLogger(__name__)
+
+IMAGE_FAULTS = ("artifact", "duplicate")  # faults that spoil the image, not the scene
+OTHERS_TOLERANCE = 0.02  # metres: a non-moved block counts as in place within this of the ground truth
+_CACHE_LIMIT = 20000
+_WORKER: dict[str, Any] = {}  # per-process simulator objects (built lazily)
+
+
+def derive_seed(row_seed: int, text: str) -> int:
+    """A 31-bit seed from the row's seed and the refined prompt (stable across processes)."""
+    digest = hashlib.blake2b(f"{int(row_seed)}\0{text}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def _init_worker(config: RewardConfig) -> None:
+    import os
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
+
+    _WORKER["config"] = config
+    _WORKER["generator"] = SimulatedGenerator(SimGeneratorConfig(fault_rate=config.fault_rate))
+
+
+def _others_in_place(spec, state, gt_state, moved: str) -> bool:
+    for obj in spec.blocks:
+        if obj.name == moved:
+            continue
+        a = np.asarray(state.positions[obj.name])
+        b = np.asarray(gt_state.positions[obj.name])
+        if np.linalg.norm(a - b) > OTHERS_TOLERANCE:
+            return False
+    return True
+
+
+def score_item(item: dict) -> dict:
+    """semantic, quality, task for one answer (see rewards.py for the rules)."""
+    config: RewardConfig = _WORKER["config"]
+    na_task = 0.0 if config.use_task else None
+    verdict, _ = read_verdict(item["text"])
+    if verdict is None:
+        return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
+    if item["success"]:
+        return {"semantic": 0.5, "quality": 0.5, "task": 0.5 if config.use_task else None, "regen_fault": None}
+    if verdict.success:
+        return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
+    return regenerate_and_score(item, verdict.refine_prompt)
+
+
+def regenerate_and_score(item: dict, refine_prompt: str) -> dict:
+    """Run `refine_prompt` on the row's source snapshot and score the result against the ground truth."""
+    from interleave_robot.sim_envs.language import Subgoal
+    from interleave_robot.sim_envs.placement import relation_holds
+    from interleave_robot.sim_envs.scene import SimSnapshot
+    from interleave_robot.types import GenerationRequest
+
+    config: RewardConfig = _WORKER["config"]
+    source = SimSnapshot.from_dict(json.loads(item["source_snapshot"]))
+    gt = SimSnapshot.from_dict(json.loads(item["gt_snapshot"]))
+    subgoal = Subgoal.from_dict(json.loads(item["subgoal"]))
+    seed = derive_seed(item["row_seed"], refine_prompt)
+    result = _WORKER["generator"].generate(GenerationRequest(
+        prompt=refine_prompt, seed=seed, source_image=item["before"], source_state=source))
+    fault = result.metadata.get("fault", "none")
+    state = result.state.state
+    semantic = float(relation_holds(source.spec, state, subgoal)
+                     and _others_in_place(source.spec, state, gt.state, subgoal.obj))
+    quality = 0.0 if fault in IMAGE_FAULTS else 1.0
+    task = None
+    if config.use_task:
+        from .task_term import task_completion
+
+        task = task_completion(item, source, result.image, seed, _WORKER)
+    return {"semantic": semantic, "quality": quality, "task": task, "regen_fault": fault}
+
+
+def _run_item(item: dict) -> dict:
+    return score_item(item)
+
+
+class StepScorerPool:
+    """Scores batches of answers, in this process (workers=1) or a spawn pool; caches by (row, answer)."""
+
+    def __init__(self, config: RewardConfig):
+        self.config = config
+        self._cache: dict[tuple, dict] = {}
+        self._lock = threading.Lock()
+        self._executor: ProcessPoolExecutor | None = None
+        self._log = open(config.log_path, "a", encoding="utf-8") if config.log_path else None
+
+    def _ensure(self) -> None:
+        if self.config.workers == 1:
+            if "config" not in _WORKER:
+                _init_worker(self.config)
+        elif self._executor is None:
+            import multiprocessing
+
+            self._executor = ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_init_worker, initargs=(self.config,))
+
+    def score_batch(self, texts: list[str], columns: dict) -> list[dict]:
+        """Terms for each answer; `columns` are the critic-rl dataset columns trl passes."""
+        items, keys = [], []
+        for i, text in enumerate(texts):
+            keys.append((int(columns["row_seed"][i]), text))
+        todo = [i for i, k in enumerate(keys) if k not in self._cache]
+        todo = list(dict.fromkeys(todo))
+        for i in todo:
+            items.append(make_item(texts[i], columns, i))
+        if items:
+            self._ensure()
+            if self._executor is None:
+                results = [score_item(it) for it in items]
+            else:
+                results = list(self._executor.map(_run_item, items, chunksize=1))
+            with self._lock:
+                if len(self._cache) > _CACHE_LIMIT:
+                    self._cache.clear()
+                for i, res in zip(todo, results):
+                    self._cache[keys[i]] = res
+                    if self._log:
+                        self._log.write(json.dumps({"row_seed": keys[i][0], "answer": texts[i][:300], **res}) + "\n")
+                if self._log:
+                    self._log.flush()
+        return [self._cache[k] for k in keys]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+
+def make_item(text: str, columns: dict, i: int) -> dict:
+    """One work item from the i-th row's columns (images arrive as PIL images from datasets)."""
+    before = columns["images"][i][0]
+    return {"text": text, "success": bool(columns["success"][i]), "row_seed": int(columns["row_seed"][i]),
+            "source_snapshot": columns["source_snapshot"][i], "gt_snapshot": columns["gt_snapshot"][i],
+            "subgoal": columns["subgoal"][i], "task": columns["task"][i], "step_index": int(columns["step_index"][i]),
+            "num_steps": int(columns["num_steps"][i]), "instruction": columns["instruction"][i],
+            "before": np.asarray(before.convert("RGB"), dtype=np.uint8) if not isinstance(before, np.ndarray)
+            else before}
