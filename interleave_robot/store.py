@@ -9,6 +9,12 @@
     extras/*.png         extra images for the report (e.g. the final simulated scene)
     summary.json         counts, flags, timings, and an `extra` dict other components merge into
 
+Images and log records are written in order by one background thread, so the loop never
+waits on PNG encoding or fsync; `finish()` and `close()` wait for it. What is on disk is
+always a consistent prefix of the run: a record is written after its image, and each record
+is flushed (it survives a SIGKILL) and fsynced (it survives a power cut) before the next.
+`Attempt.image_path` is set at once; the file appears moments later.
+
 A process killed at any point leaves a readable run (`RunStore.load`) that `--resume`
 continues from its first unfinished step. Attempts of an interrupted step are kept in the
 log but the step is redone from its first attempt. Simulator `state` is not serialised:
@@ -19,9 +25,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -69,6 +77,66 @@ def read_records(root: Path) -> list[dict]:
     return records
 
 
+class _Writer:
+    """Runs write jobs in submission order on one daemon thread. The first failure is kept,
+    later jobs are skipped (the disk keeps a consistent prefix) and the error is raised to the
+    caller at its next submit or stop."""
+
+    def __init__(self, log_path: Path):
+        self.log_path = log_path
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: str | None = None
+        self._thread: threading.Thread | None = None
+        self._log = None  # used by the writer thread only
+
+    def submit(self, fn: Callable, *args) -> None:
+        self._check()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, daemon=True, name="interleave-store")
+            self._thread.start()
+        self._jobs.put((fn, args))
+
+    def record(self, record: dict, image: np.ndarray | None = None, image_path: Path | None = None) -> None:
+        """Queue a log record (and the image it refers to, written first)."""
+        # Serialised here, so the record shows the objects as they were when submitted.
+        self.submit(self._write_record, json.dumps(record, default=str) + "\n", image, image_path)
+
+    def stop(self) -> None:
+        """Wait until everything submitted is on disk, then let the thread exit."""
+        if self._thread is not None:
+            self._jobs.put(None)
+            self._thread.join()
+            self._thread = None
+        self._check()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise RunStoreError(self._error)
+
+    def _write_record(self, line: str, image: np.ndarray | None, image_path: Path | None) -> None:
+        if image is not None:
+            save_png(image, image_path)
+        if self._log is None:
+            self._log = open(self.log_path, "a", encoding="utf-8")
+        self._log.write(line)
+        self._log.flush()
+        os.fsync(self._log.fileno())
+
+    def _serve(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                if self._error is None:
+                    fn, args = job
+                    try:
+                        fn(*args)
+                    except Exception as exc:  # kept and raised in the caller's thread: never lost silently
+                        self._error = f"cannot write the run in {self.log_path.parent}: {exc}"
+        finally:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+
 class RunStore:
     """One run directory. Create with `create` (new run) or `open_for_resume` (continue one)."""
 
@@ -76,7 +144,7 @@ class RunStore:
         self.root = Path(root)
         self.resuming = resuming
         self.meta = meta or {}  # written to run.json when the run starts
-        self._log = None
+        self._writer = _Writer(self.root / TRAJECTORY)
 
     # --- opening ---
     @classmethod
@@ -134,11 +202,10 @@ class RunStore:
     def start(self, task: Task, observation: Observation) -> tuple[Plan | None, list[StepResult]]:
         """Begin (or continue) the run; returns the plan and the finished steps to reuse."""
         if not self.resuming:
-            save_png(observation.image, self.root / "observation.png")
-            _write_json_atomic(self.root / "run.json", {"task": task.to_dict(), "observation": observation.to_dict(),
-                                                        "meta": self.meta})
-            self._append({"type": "start"})
-            self.write_summary(trajectory=Trajectory(task=task))
+            self._writer.submit(save_png, observation.image.copy(), self.root / "observation.png")
+            self._writer.submit(_write_json_atomic, self.root / "run.json",
+                                {"task": task.to_dict(), "observation": observation.to_dict(), "meta": self.meta})
+            self._writer.record({"type": "start"})
             return None, []
         recorded = self.task
         if recorded.text != task.text:
@@ -148,34 +215,32 @@ class RunStore:
         steps = _finished_steps(self.root, read_records(self.root), load_images=True) if plan else []
         if plan is not None and len(steps) > len(plan.steps):
             raise RunStoreError(f"{self.root}: the log has more steps than plan.json")
-        self._append({"type": "resume", "reused_steps": len(steps)})
+        self._writer.record({"type": "resume", "reused_steps": len(steps)})
         return plan, steps
 
     def write_plan(self, plan: Plan) -> None:
-        _write_json_atomic(self.root / "plan.json", plan.to_dict())
+        self._writer.submit(_write_json_atomic, self.root / "plan.json", plan.to_dict())
 
     def append_attempt(self, attempt: Attempt) -> None:
         """Save the attempt's image (if any) and log the attempt; sets `attempt.image_path`."""
+        path = None
         if attempt.image is not None:
-            rel = f"images/step{attempt.step_number}_attempt{attempt.attempt_index}.png"
-            try:
-                save_png(attempt.image, self.root / rel)
-            except OSError as exc:
-                raise RunStoreError(f"cannot write {self.root / rel}: {exc}") from None
-            attempt.image_path = rel
-        self._append({"type": "attempt", **attempt.to_dict()})
+            attempt.image_path = f"images/step{attempt.step_number}_attempt{attempt.attempt_index}.png"
+            path = self.root / attempt.image_path
+        self._writer.record({"type": "attempt", **attempt.to_dict()}, attempt.image, path)
 
     def append_step(self, result: StepResult, index: int) -> None:
-        self._append({"type": "step", "index": index, **result.to_dict()})
+        self._writer.record({"type": "step", "index": index, **result.to_dict()})
 
     def finish(self, trajectory: Trajectory) -> None:
-        self._append({"type": "end", "finished": trajectory.finished, "error": trajectory.error})
+        """Log the end, wait until everything is on disk, write summary.json."""
+        self._writer.record({"type": "end", "finished": trajectory.finished, "error": trajectory.error})
+        self._writer.stop()
         self.write_summary(trajectory=trajectory)
 
     def close(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        """Wait until everything submitted is on disk (also after an interrupted run)."""
+        self._writer.stop()
 
     # --- summary, extras ---
     def write_summary(self, trajectory: Trajectory | None = None, extra: dict | None = None) -> dict:
@@ -237,16 +302,6 @@ class RunStore:
         return trajectory
 
     # --- internals ---
-    def _append(self, record: dict) -> None:
-        try:
-            if self._log is None:
-                self._log = open(self.root / TRAJECTORY, "a", encoding="utf-8")
-            self._log.write(json.dumps(record, default=str) + "\n")
-            self._log.flush()
-            os.fsync(self._log.fileno())  # a record on disk survives a SIGKILL or power cut
-        except OSError as exc:
-            raise RunStoreError(f"cannot write {self.root / TRAJECTORY}: {exc}") from None
-
     def _repair_log(self) -> None:
         """Drop a torn last line (killed mid-write) so appended records start on a fresh line."""
         path = self.root / TRAJECTORY

@@ -133,15 +133,19 @@ class EchoGenerator(Generator):
 class AlwaysCriticConfig:
     """`accept`: the fixed answer; `reject_first`: reject a step's first N attempts (counted by
     REFINE_SUFFIX in the prompt, so the rule is stateless), then answer `accept`;
-    `answers`: model-style answers replayed in turn (the last repeated) through parse_verdict."""
+    `answers`: model-style answers replayed in turn (the last repeated) through parse_verdict;
+    `sleep_s`: latency per call, to rehearse a slow critic."""
 
     accept: bool = True
     reject_first: int = 0
     answers: list[str] | None = None
+    sleep_s: float = 0.0
 
     def __post_init__(self):
         if self.reject_first < 0:
             raise ConfigError(f"AlwaysCriticConfig.reject_first must be >= 0, got {self.reject_first}")
+        if not 0 <= self.sleep_s <= 3600:
+            raise ConfigError(f"AlwaysCriticConfig.sleep_s must be in [0, 3600], got {self.sleep_s}")
 
 
 class AlwaysCritic(Critic):
@@ -158,6 +162,8 @@ class AlwaysCritic(Critic):
         with self._lock:
             index = self.calls
             self.calls += 1
+        if self.config.sleep_s:
+            time.sleep(self.config.sleep_s)
         if self.config.answers:
             return parse_verdict(self.config.answers[min(index, len(self.config.answers) - 1)])
         refinements = request.prompt.count(REFINE_SUFFIX)

@@ -134,3 +134,13 @@ def test_sigkilled_run_is_readable_and_resumes(tmp_path, observation):
     traj = pipe.run("stack", observation, store=RunStore.open_for_resume(root))
     assert traj.finished and len(traj.steps) == 3 and traj.metadata["resumed_steps"] >= 1
     assert RunStore.load(root).finished
+
+
+def test_write_failure_surfaces_as_run_store_error(tmp_path, observation):
+    store = RunStore.create(tmp_path / "run")
+    (tmp_path / "run" / "images").rmdir()
+    (tmp_path / "run" / "images").write_text("a file where the image folder should be")
+    with pytest.raises(RunStoreError, match="cannot write the run"):
+        make_pipeline().run("t", observation, store=store)
+    kinds = [r["type"] for r in read_records(tmp_path / "run")]
+    assert kinds == ["start"]  # nothing after the failure: the log stays a consistent prefix
