@@ -84,6 +84,7 @@ class GuidanceLogic:
         self._contexts: dict[int, tuple] = {}
         self._worker: threading.Thread | None = None
         self._closed = False
+        self._paused = False
         self._last_frame_error: str | None = None
         self.runs = 0  # finished runs, for tests and diagnostics
         self.overhead_s: list[float] = []  # per-step node time outside the pipeline (benchmarks)
@@ -137,6 +138,9 @@ class GuidanceLogic:
             return
         with self._lock:
             if self._closed:
+                return
+            if self._paused:
+                self.publish_status("error", task_id=task_id, error="inactive: the node is not active; task refused")
                 return
             if self._worker is not None and self._worker.is_alive():
                 self.publish_status("error", task_id=task_id, error="busy: a task is already running; task refused")
@@ -198,6 +202,15 @@ class GuidanceLogic:
         if event == "error":
             log.warning("status error: %s", fields.get("error"))
         self._status.publish(String(data=json.dumps(payload)))
+
+    def pause(self) -> None:
+        """Refuse new tasks (lifecycle deactivate); a running task finishes."""
+        with self._lock:
+            self._paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._paused = False
 
     def close(self) -> None:
         with self._lock:

@@ -48,7 +48,7 @@ class AgentServerConfig:
     """`role` planner|generator|critic; `backend` a registry name; `options` its config."""
 
     role: str = "generator"
-    backend: str = "echo"
+    backend: str = ""  # required
     options: dict = field(default_factory=dict)
     prefix: str = "/interleave"
     state_codec: str = "none"

@@ -1,0 +1,175 @@
+"""The sim bridge: the MuJoCo tabletop env as a robot on topics, closing the guidance loop.
+
+It publishes the env camera (with an observation context carrying the camera model and the
+simulator snapshot, for the sim generator and the privileged teacher), publishes the task,
+then follows each subgoal image the guidance node sends with the visual-subgoal executor,
+in order, publishing a fresh frame after every executed step. The executor finds what to
+move and where from the subgoal image and the current observation only.
+
+Env access stays on the bridge's own thread (frames are rendered there and re-sent while
+waiting), so MuJoCo is never driven from a transport callback.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import time
+from dataclasses import dataclass, field
+
+from ..errors import ConfigError
+from . import qos
+from .context import StateCodec, context_message, task_message
+from .conversion import image_to_numpy, make_header, numpy_to_image
+from .messages import Image, String
+from .transport import Transport
+
+REPUBLISH_S = 0.5  # while waiting, the current frame is sent again this often (best-effort topic)
+
+
+@dataclass
+class SimBridgeConfig:
+    family: str = "stack"
+    seed: int = 0
+    camera_topic: str = "/camera/image_raw"
+    context_topic: str = "/interleave/sim/context"
+    task_topic: str = "/interleave/task"
+    subgoal_image_topic: str = "/interleave/subgoal/image"
+    subgoal_text_topic: str = "/interleave/subgoal/text"
+    status_topic: str = "/interleave/status"
+    frame_id: str = "front_camera"
+    discovery_timeout_s: float = 15.0  # wait for the guidance node's subscriptions
+    step_timeout_s: float = 300.0  # wait for the next subgoal (or the end of the run)
+    executor_options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("discovery_timeout_s", "step_timeout_s"):
+            if not 0 < self.__dict__[name] <= 86400:
+                raise ConfigError(f"SimBridgeConfig.{name} must be in (0, 86400], got {self.__dict__[name]}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"SimBridgeConfig.seed must be an integer >= 0, got {self.seed!r}")
+
+
+@dataclass
+class BridgeResult:
+    """What happened in one closed-loop episode over topics."""
+
+    success: bool
+    family: str
+    seed: int
+    task: str
+    num_steps: int = 0
+    executed: list = field(default_factory=list)  # one dict per subgoal: instruction, success, reason
+    guidance: dict = field(default_factory=dict)  # the node's "finished" status
+    error: str | None = None
+    env_steps: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class SimBridge:
+    """One env, one episode at a time: `run_episode()` returns a BridgeResult."""
+
+    def __init__(self, transport: Transport, config: SimBridgeConfig | None = None, env=None, executor=None):
+        from ..sim_envs.executor import ExecutorConfig, SubgoalExecutor
+        from ..sim_envs.tabletop_env import TabletopEnv
+
+        self.config = config or SimBridgeConfig()
+        self.env = env or TabletopEnv(family=self.config.family)
+        self.executor = executor or SubgoalExecutor(ExecutorConfig(**self.config.executor_options))
+        self.codec = StateCodec("sim")
+        c = self.config
+        self._camera = transport.publisher(c.camera_topic, Image, qos.SENSOR_DATA)
+        self._context = transport.publisher(c.context_topic, String, qos.RELIABLE)
+        self._task = transport.publisher(c.task_topic, String, qos.RELIABLE)
+        self._events: queue.Queue = queue.Queue()
+        transport.subscribe(c.subgoal_image_topic, Image, qos.RELIABLE, lambda m: self._events.put(("image", m)))
+        transport.subscribe(c.subgoal_text_topic, String, qos.RELIABLE, lambda m: self._events.put(("text", m)))
+        transport.subscribe(c.status_topic, String, qos.RELIABLE, lambda m: self._events.put(("status", m)))
+        self._frame: Image | None = None
+        self._stamp = 0.0
+
+    def _wait_matched(self) -> None:
+        deadline = time.monotonic() + self.config.discovery_timeout_s
+        for pub, topic in ((self._camera, self.config.camera_topic), (self._context, self.config.context_topic),
+                           (self._task, self.config.task_topic)):
+            while pub.matched_count() == 0:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no guidance node subscribed to {topic} within "
+                                       f"{self.config.discovery_timeout_s:g} s")
+                time.sleep(0.01)
+
+    def publish_frame(self) -> None:
+        """Render the env's current frame and publish it with its observation context."""
+        obs = self.env.observation()
+        self._stamp = max(time.time(), self._stamp + 1e-6)  # strictly increasing: pairs frame and context
+        header = make_header(self._stamp, self.config.frame_id)
+        # The context first: the node pairs a frame with the context of the same stamp.
+        self._context.publish(String(context_message(header.stamp.to_nanoseconds(), obs.camera, obs.state,
+                                                     self.codec)))
+        self._frame = numpy_to_image(obs.image, header)
+        self._camera.publish(self._frame)
+
+    def _next(self, deadline: float):
+        """The next event from the guidance node; re-sends the frame while waiting."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no subgoal or status from the guidance node within "
+                                   f"{self.config.step_timeout_s:g} s")
+            try:
+                return self._events.get(timeout=min(REPUBLISH_S, left))
+            except queue.Empty:
+                if self._frame is not None:
+                    self._camera.publish(self._frame)
+
+    def run_episode(self, task_id: str | None = None) -> BridgeResult:
+        start = time.perf_counter()
+        c = self.config
+        _, info = self.env.reset(seed=c.seed)
+        task = info["task"]
+        task_id = task_id or f"{c.family}-{c.seed}-{time.time_ns()}"
+        result = BridgeResult(success=False, family=c.family, seed=c.seed, task=task.text)
+        try:
+            self._wait_matched()
+            self.publish_frame()
+            self._task.publish(String(task_message(task, task_id)))
+            images, texts, done = [], [], None
+            deadline = time.monotonic() + c.step_timeout_s
+            while done is None or len(result.executed) < result.num_steps:
+                kind, msg = self._next(deadline)
+                if kind == "status":
+                    status = json.loads(msg.data)
+                    if status.get("task_id") not in (None, task_id):
+                        continue
+                    if status["event"] == "error" and status.get("task_id") == task_id:
+                        raise RuntimeError(f"guidance node: {status.get('error')}")
+                    if status["event"] == "plan":
+                        result.num_steps = status["num_steps"]
+                    if status["event"] == "finished" and status.get("task_id") == task_id:
+                        done = status
+                        result.guidance = status
+                        result.num_steps = status["num_steps"]
+                        if status.get("error"):
+                            raise RuntimeError(f"guidance run failed: {status['error']}")
+                    continue
+                (images if kind == "image" else texts).append(msg)
+                while images and texts:  # the node sends each step's image, then its text
+                    self._follow(image_to_numpy(images.pop(0)), texts.pop(0).data, result)
+                    deadline = time.monotonic() + c.step_timeout_s
+        except (TimeoutError, RuntimeError) as exc:
+            result.error = str(exc)
+        result.success = result.error is None and bool(self.env.is_success())
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _follow(self, subgoal, instruction: str, result: BridgeResult) -> None:
+        out = self.executor.execute(self.env, subgoal, instruction)
+        result.env_steps += out.env_steps
+        result.executed.append({"instruction": instruction, "success": out.success, "reason": out.reason,
+                                "moved_object": out.moved_object})
+        self.publish_frame()
+
+    def close(self) -> None:
+        self.env.close()
