@@ -66,7 +66,8 @@ def _backend_spec(args, recorded: dict) -> dict:
             options = {**(before.get("options") or {}), **options}
             name = before.get("name")
         if name is None:
-            raise ConfigError(f"--{kind} is required for a new run")
+            raise ConfigError(f"--{kind} is required (the run directory records none)" if recorded
+                              else f"--{kind} is required for a new run")
         hidden = [k for k, v in options.items() if v == REDACTED]
         if hidden:
             raise ConfigError(f"the {kind} option(s) {', '.join(hidden)} were not recorded (secret); "

@@ -127,3 +127,23 @@ def test_console_entry_point_errors_without_traceback(tmp_path):
         help_proc = subprocess.run([sys.executable, "-m", "interleave_robot", *command], capture_output=True,
                                    text=True, timeout=60)
         assert help_proc.returncode == 0 and "usage: interleave-robot" in help_proc.stdout
+
+
+@pytest.mark.parametrize("bar", [False, True])
+def test_progress_listener_modes(observation, bar):
+    import io
+
+    from interleave_robot.progress import ProgressListener
+
+    from .conftest import make_pipeline
+
+    stream = io.StringIO()
+    make_pipeline(critic={"reject_first": 1}, generator={"fail_calls": [0]}).run(
+        "t", observation, listeners=[ProgressListener(stream=stream, bar=bar)])
+    text = stream.getvalue()
+    if bar:
+        assert "3/3" in text  # tqdm's counter reached the end
+    else:
+        assert "failed: generator: echo generator: injected failure on call 0" in text
+        assert "rejected -> 'pick up the red block [refined]'" in text
+        assert text.strip().splitlines()[-1] == "done: 3 steps, 7 generator calls, 3 rejections, 0 flagged"

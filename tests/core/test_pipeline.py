@@ -266,3 +266,9 @@ def test_bad_inputs_raise_typed_errors(observation):
 def test_config_validation(options):
     with pytest.raises(ConfigError, match=next(iter(options))):
         PipelineConfig(**options)
+
+
+def test_zero_generator_calls_flags_every_step(observation):
+    traj = make_pipeline(max_generator_calls=0).run("t", observation)
+    assert traj.finished and traj.generator_calls == 0
+    assert all(s.flagged and s.accepted is None and "cap (0)" in s.flag_reason for s in traj.steps)
