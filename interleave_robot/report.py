@@ -73,7 +73,10 @@ def _attempt_html(root: Path, a: Attempt, accepted: bool) -> str:
 
 def _step_html(root: Path, index: int, result: StepResult, source_rel: str | None) -> str:
     step = result.step
-    out = [f'<div class="step"><h2>Step {step.step_number}: {escape(step.step_name)}</h2>',
+    title = f"Step {step.step_number}"
+    if step.step_name != title:  # planners that name no step get "Step N" as the name
+        title += f": {step.step_name}"
+    out = [f'<div class="step"><h2>{escape(title)}</h2>',
            f"<p><b>{escape(step.instruction)}</b></p>"]
     if step.auxiliary_text:
         out.append(f'<p class="meta">{escape(step.auxiliary_text)}</p>')
