@@ -4,6 +4,7 @@ The design card keeps `sim_envs/`, `ros_nodes/` and `training/` as top-level fol
 repository; they install under the `interleave_robot` namespace (never as generic top-level
 modules that would collide with other projects in site-packages).
 """
+import sys
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -23,6 +24,22 @@ def _packages():
 
 
 packages, package_dir = _packages()
+
+# ROS 2 nodes (console_scripts run by `ros2 run interleave_robot <name>`).
+NODE_SCRIPTS = [
+    "guidance_node = interleave_robot.ros_nodes.guidance_node:main",
+    "planner_node = interleave_robot.ros_nodes.agent_nodes:planner_main",
+    "generator_node = interleave_robot.ros_nodes.agent_nodes:generator_main",
+    "critic_node = interleave_robot.ros_nodes.agent_nodes:critic_main",
+    "sim_bridge_node = interleave_robot.ros_nodes.sim_bridge_node:main",
+    "interleave-robot-node = interleave_robot.ros_nodes.dds_main:main",  # the same nodes over DDS, no ROS
+]
+# colcon builds ament_python packages with the legacy `setup.py install/develop` commands, and
+# `ros2 run` looks for executables in lib/<package>: what ROS packages say in setup.cfg. Set
+# here only for those commands, so that pip installs keep their scripts on the PATH.
+ROS_SCRIPT_OPTIONS = {"install": {"install_scripts": f"$base/lib/{PACKAGE}"},
+                      "develop": {"script_dir": f"$base/lib/{PACKAGE}"}}
+_options = ROS_SCRIPT_OPTIONS if {"install", "develop"} & set(sys.argv[1:]) else {}
 
 setup(
     name="interleave-robot",
@@ -49,6 +66,8 @@ setup(
     entry_points={
         "console_scripts": [
             "interleave-robot = interleave_robot.cli:main",
+            *NODE_SCRIPTS,
         ],
     },
+    options=_options,
 )
