@@ -177,7 +177,9 @@ def build_mjcf(spec: SceneSpec) -> str:
     fz = CAMERA_LOOKAT[2] - CAMERA_POS[2]
     return f"""<mujoco model="interleave_tabletop">
   <compiler angle="radian"/>
-  <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10"/>
+  <option timestep="0.002" integrator="implicitfast" cone="elliptic" impratio="10">
+    <flag multiccd="enable"/>  <!-- several contacts per convex pair: cylinders stand flat -->
+  </option>
   <visual>
     <quality shadowsize="0" offsamples="0"/>
     <global offwidth="{max(640, spec.image_width)}" offheight="{max(480, spec.image_height)}"/>

@@ -1,0 +1,183 @@
+"""TabletopEnv: a Gymnasium env of the tabletop scene with one task family.
+
+Observation: {"rgb": (H, W, 3) uint8, "depth": (H, W) float32 metres, "gripper": float32[4]
+(x, y, z, finger gap in metres)} from the fixed "front" camera.
+Action: float32[4] in [-1, 1]: (dx, dy, dz) * MAX_DELTA metres move the gripper's mocap
+target; grip > 0 closes the fingers, <= 0 opens them. Each step runs SUBSTEPS physics steps.
+Reward: the fraction of goal relations that hold (`reward_progress`) plus 1 on success
+(`reward_success`); `terminated` on success; `info["is_success"]` and `info["task"]`.
+reset(options=): {"task": Task (replay a task whose spec has "initial_state"), "steps": int,
+"colors": [names]}.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from interleave_robot.types import Observation, Task
+
+from .rendering import SceneRenderer, import_mujoco
+from .scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot, build_mjcf,
+                    camera_model, park_gripper, read_state, write_state)
+from .tasks import TaskOptions, check_family, goal_of, goal_progress, sample_task
+
+MAX_DELTA = 0.015  # metres per step for an action component of 1
+SUBSTEPS = 10  # physics steps (2 ms each) per env step
+RESET_SETTLE_STEPS = 20
+TARGET_BOUNDS = ((-0.35, 0.35), (-0.28, 0.28), (0.0, 0.40))  # where the mocap target may go
+
+
+@dataclass
+class EnvConfig:
+    family: str = "stack"
+    image_size: int = 128
+    substeps: int = SUBSTEPS
+    render_mode: str | None = None
+
+    def __post_init__(self):
+        check_family(self.family)
+        if not 32 <= self.image_size <= 1024:
+            raise ValueError(f"image_size must be in 32..1024, got {self.image_size}")
+        if not 1 <= self.substeps <= 100:
+            raise ValueError(f"substeps must be in 1..100, got {self.substeps}")
+        if self.render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {self.render_mode!r}")
+
+
+class TabletopEnv(gym.Env):
+    """Multi-step tabletop manipulation with a mocap-driven parallel gripper."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, family: str = "stack", image_size: int = 128, substeps: int = SUBSTEPS,
+                 render_mode: str | None = None):
+        self.config = EnvConfig(family, image_size, substeps, render_mode)
+        self.render_mode = render_mode
+        size = image_size
+        self.observation_space = spaces.Dict({
+            "rgb": spaces.Box(0, 255, (size, size, 3), np.uint8),
+            "depth": spaces.Box(0.0, np.inf, (size, size), np.float32),
+            "gripper": spaces.Box(np.array([-0.5, -0.5, -0.1, 0.0], np.float32),
+                                  np.array([0.5, 0.5, 0.6, 0.1], np.float32), dtype=np.float32),
+        })
+        self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
+        self._mujoco = import_mujoco()
+        self.model = self.data = None
+        self._renderer: SceneRenderer | None = None
+        self.scene_spec: SceneSpec | None = None
+        self.task: Task | None = None
+        self._goal = []
+
+    # --- model management -------------------------------------------------------------------
+    def _load(self, spec: SceneSpec) -> None:
+        """(Re)build the MuJoCo model when the scene's contents change; reuse it otherwise."""
+        if spec == self.scene_spec and self.model is not None:
+            return
+        if self._renderer is not None:
+            self._renderer.close()
+        self.model = self._mujoco.MjModel.from_xml_string(build_mjcf(spec))
+        self.data = self._mujoco.MjData(self.model)
+        self._renderer = SceneRenderer(self.model, spec.image_width, spec.image_height)
+        self.scene_spec = spec
+        self._mocap = self.model.body("gripper_mocap").mocapid[0]
+        self._gripper_body = self.model.body("gripper").id
+        self._fingers = [self.model.joint(n).qposadr[0] for n in ("finger_left", "finger_right")]
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        task = options.pop("task", None)
+        if task is not None:
+            if not isinstance(task, Task) or not task.spec or "initial_state" not in task.spec:
+                raise ValueError("options['task'] must be a Task whose spec has 'initial_state' (from sample_task)")
+            state = SceneState.from_dict(task.spec["initial_state"])
+            if task.spec["family"] != self.config.family:
+                raise ValueError(f"task family {task.spec['family']!r} does not match env family "
+                                 f"{self.config.family!r}")
+        else:
+            unknown = sorted(set(options) - {"steps", "colors"})
+            if unknown:
+                raise ValueError(f"unknown reset option(s) {unknown}; known: task, steps, colors")
+            opts = TaskOptions(steps=options.get("steps"), colors=options.get("colors"),
+                               image_size=self.config.image_size)
+            task, state = sample_task(self.config.family, self.np_random, opts)
+        self.task = task
+        self._goal = goal_of(task.spec)
+        self._load(SceneSpec.from_dict(task.spec["scene"]))
+        mj = self._mujoco
+        mj.mj_resetData(self.model, self.data)
+        write_state(self.model, self.data, self.scene_spec, state)
+        park_gripper(self.model, self.data)
+        mj.mj_forward(self.model, self.data)
+        mj.mj_step(self.model, self.data, nstep=RESET_SETTLE_STEPS)
+        obs = self._obs()
+        return obs, self._info()
+
+    def step(self, action):
+        action = np.asarray(action, dtype=np.float32)
+        if action.shape != (4,) or not np.all(np.isfinite(action)):
+            raise ValueError(f"action must be 4 finite floats, got shape {action.shape}")
+        if self.model is None:
+            raise RuntimeError("call reset() before step()")
+        action = np.clip(action, -1.0, 1.0)
+        target = self.data.mocap_pos[self._mocap] + action[:3] * MAX_DELTA
+        for i, (lo, hi) in enumerate(TARGET_BOUNDS):
+            target[i] = min(max(target[i], lo), hi)
+        self.data.mocap_pos[self._mocap] = target
+        self.data.ctrl[:] = FINGER_CLOSED if action[3] > 0 else 0.0
+        self._mujoco.mj_step(self.model, self.data, nstep=self.config.substeps)
+        info = self._info()
+        reward = info["reward_progress"] + info["reward_success"]
+        return self._obs(), float(reward), bool(info["is_success"]), False, info
+
+    # --- views --------------------------------------------------------------------------------
+    def _gripper(self) -> np.ndarray:
+        pos = self.data.xpos[self._gripper_body]
+        closed = float(np.mean([self.data.qpos[a] for a in self._fingers]))
+        return np.array([*pos, FINGER_OPEN_GAP - 2 * closed], dtype=np.float32)
+
+    def _obs(self) -> dict:
+        rgb = self._renderer.rgb(self.data, CAMERA_NAME)
+        depth = self._renderer.depth(self.data, CAMERA_NAME)
+        return {"rgb": rgb, "depth": depth, "gripper": self._gripper()}
+
+    def _info(self) -> dict:
+        done = goal_progress(self.scene_spec, self.state(), self._goal)
+        success = done == len(self._goal)
+        return {"is_success": success, "task": self.task, "relations_satisfied": done,
+                "relations_total": len(self._goal), "reward_progress": done / len(self._goal),
+                "reward_success": 1.0 if success else 0.0}
+
+    def state(self) -> SceneState:
+        return read_state(self.model, self.data, self.scene_spec)
+
+    def snapshot(self) -> SimSnapshot:
+        """The privileged physics state behind the current frame (objects only)."""
+        return SimSnapshot(self.scene_spec, self.state())
+
+    def is_success(self) -> bool:
+        return bool(self._info()["is_success"])
+
+    @property
+    def camera(self):
+        return camera_model(self.model, self.data, self.scene_spec.image_width, self.scene_spec.image_height)
+
+    def observation(self) -> Observation:
+        """The current frame as the core library's Observation (image, depth, camera, snapshot)."""
+        obs = self._obs()
+        return Observation(image=obs["rgb"], depth=obs["depth"], camera=self.camera, state=self.snapshot(),
+                           metadata={"gripper": obs["gripper"].tolist()})
+
+    def render(self):
+        if self.render_mode == "rgb_array" and self.model is not None:
+            return self._renderer.rgb(self.data, CAMERA_NAME)
+        return None
+
+    def close(self):
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        super().close()
