@@ -9,7 +9,7 @@ from interleave_robot import BackendTimeoutError, ConfigError, ImageError
 from interleave_robot.agents import Critic, Generator, Planner
 from interleave_robot.backends.scripted import REFINE_SUFFIX, EchoGenerator, EchoGeneratorConfig
 from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED
-from interleave_robot.pipeline import GuidancePipeline, PipelineConfig, derive_seed
+from interleave_robot.pipeline import PipelineConfig, derive_seed
 from interleave_robot.types import GenerationResult, Observation, Verdict
 
 from .conftest import STEPS, Recorder, make_pipeline
