@@ -1,0 +1,143 @@
+"""SimulatedGenerator: an "image editor" that edits by simulation (registered as generator "sim").
+
+generate(request): parse request.prompt against the scene of request.source_state
+(a SimSnapshot), set the subgoal state in a copy of the scene, let physics settle, render the
+front camera. The fault model (faults.py) then makes it fail the way real editors do, at
+configurable rates that rise for vague prompts. An unparseable prompt gives the source image
+back with fault "unparsed", as an editor that ignores an instruction would.
+
+Every result records its ground truth in metadata (JSON): fault, subgoal, explicitness,
+effective_fault_rate, snapshot (SimSnapshot.to_dict() of the image), intended_state, detail.
+Deterministic given (request.seed, request.prompt, source state).
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from interleave_robot.agents import Generator
+from interleave_robot.errors import BackendError, ConfigError
+from interleave_robot.types import GenerationRequest, GenerationResult
+
+from .faults import FAULT_TYPES, UNPARSED, add_artifacts, apply_fault, draw_fault, effective_fault_rate
+from .language import PromptParseError, parse_instruction
+from .placement import apply_subgoal
+from .rendering import SceneRenderer, import_mujoco
+from .scene import BLOCK_HALF, CAMERA_NAME, COLORS, SceneSpec, SceneState, SimSnapshot, build_mjcf, park_gripper, \
+    read_state, write_state
+
+
+@dataclass
+class SimGeneratorConfig:
+    """fault_rate: fault probability for a fully explicit prompt (see faults.py for the law)."""
+
+    fault_rate: float = 0.3
+    vagueness_gain: float = 1.0
+    fault_weights: dict = field(default_factory=lambda: {name: 1.0 for name in FAULT_TYPES})
+    settle_steps: int = 150  # 0.3 s of physics so stacked blocks come to rest
+
+    def __post_init__(self):
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ConfigError(f"SimGeneratorConfig.fault_rate must be in [0, 1], got {self.fault_rate}")
+        if self.vagueness_gain < 0:
+            raise ConfigError(f"SimGeneratorConfig.vagueness_gain must be >= 0, got {self.vagueness_gain}")
+        unknown = sorted(set(self.fault_weights) - set(FAULT_TYPES))
+        if unknown:
+            raise ConfigError(f"SimGeneratorConfig.fault_weights: unknown fault type(s) {unknown}; "
+                              f"known: {', '.join(FAULT_TYPES)}")
+        if any(float(v) < 0 for v in self.fault_weights.values()) or sum(map(float, self.fault_weights.values())) <= 0:
+            raise ConfigError(f"SimGeneratorConfig.fault_weights must be >= 0 with a positive sum, "
+                              f"got {self.fault_weights}")
+        if not 0 <= self.settle_steps <= 5000:
+            raise ConfigError(f"SimGeneratorConfig.settle_steps must be in 0..5000, got {self.settle_steps}")
+
+
+class SimulatedGenerator(Generator):
+    """Prompt -> subgoal image by simulation, with a fault model (sim only; needs source_state)."""
+
+    config_class = SimGeneratorConfig
+
+    def __init__(self, config: SimGeneratorConfig | None = None):
+        self.config = config or SimGeneratorConfig()
+        self._mujoco = import_mujoco()
+        self._spec: SceneSpec | None = None
+        self.model = self.data = None
+        self._renderer: SceneRenderer | None = None
+
+    def _load(self, spec: SceneSpec) -> None:
+        if spec == self._spec:
+            return
+        self.close()
+        self.model = self._mujoco.MjModel.from_xml_string(build_mjcf(spec))
+        self.data = self._mujoco.MjData(self.model)
+        self._renderer = SceneRenderer(self.model, spec.image_width, spec.image_height)
+        self._spec = spec
+
+    def render_state(self, spec: SceneSpec, state: SceneState, settle: bool = True,
+                     duplicate: tuple[str, list[float]] | None = None) -> tuple[np.ndarray, SceneState]:
+        """Set `state` (gripper parked), optionally settle, render: (image, settled state)."""
+        self._load(spec)
+        mj = self._mujoco
+        mj.mj_resetData(self.model, self.data)
+        write_state(self.model, self.data, spec, state)
+        park_gripper(self.model, self.data)
+        mj.mj_forward(self.model, self.data)
+        if settle and self.config.settle_steps:
+            mj.mj_step(self.model, self.data, nstep=self.config.settle_steps)
+        extra = None if duplicate is None else self._ghost(spec, *duplicate)
+        image = self._renderer.rgb(self.data, CAMERA_NAME, extra_geoms=extra)
+        return image, read_state(self.model, self.data, spec)
+
+    def _ghost(self, spec: SceneSpec, name: str, pos: list[float]):
+        """A visual-only copy of block `name` at `pos`, added to the rendered scene."""
+        mj = self._mujoco
+        obj = spec.get(name)
+        geom_type = mj.mjtGeom.mjGEOM_BOX if obj.shape == "cube" else mj.mjtGeom.mjGEOM_CYLINDER
+        size = np.array([BLOCK_HALF] * 3)
+        rgba = np.array([*COLORS[obj.color], 1.0], dtype=np.float32)
+        center = np.array([pos[0], pos[1], BLOCK_HALF])
+
+        def add(scene):
+            if scene.ngeom < scene.maxgeom:
+                mj.mjv_initGeom(scene.geoms[scene.ngeom], geom_type, size, center, np.eye(3).ravel(), rgba)
+                scene.ngeom += 1
+        return add
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        source = request.source_state
+        if not isinstance(source, SimSnapshot):
+            raise BackendError("the simulated generator needs request.source_state to be a SimSnapshot "
+                               "(it edits simulated scenes only)")
+        spec = source.spec
+        rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, zlib.crc32(request.prompt.encode("utf-8"))])
+        meta = {"prompt": request.prompt, "seed": int(request.seed)}
+        try:
+            subgoal = parse_instruction(request.prompt, spec)
+        except PromptParseError as exc:
+            image = request.source_image if request.source_image is not None else self.render_state(
+                spec, source.state, settle=False)[0]
+            meta.update(fault=UNPARSED, reason=str(exc), subgoal=None, explicitness=0.0,
+                        effective_fault_rate=None, snapshot=source.to_dict(), intended_state=None)
+            return GenerationResult(image=image.copy(), state=source.copy(), metadata=meta)
+        rate = effective_fault_rate(self.config.fault_rate, subgoal.explicitness, self.config.vagueness_gain)
+        fault = draw_fault(rng, rate, self.config.fault_weights)
+        fault, state, detail = apply_fault(fault, spec, source.state, subgoal, rng)
+        duplicate = (detail["duplicate_of"], detail["duplicate_at"]) if fault == "duplicate" else None
+        image, settled = self.render_state(spec, state, duplicate=duplicate)
+        if fault == "artifact":
+            image = add_artifacts(image, rng)
+        snapshot = SimSnapshot(spec, settled)
+        meta.update(fault=fault, subgoal=subgoal.to_dict(), explicitness=subgoal.explicitness,
+                    effective_fault_rate=rate, snapshot=snapshot.to_dict(),
+                    intended_state=apply_subgoal(spec, source.state, subgoal).to_dict(),
+                    detail=json.loads(json.dumps(detail)))
+        return GenerationResult(image=image, state=snapshot, metadata=meta)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+        self._renderer = None
+        self._spec = None
