@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .progress import describe_attempt
-from .store import INTERRUPTED, RunStore
+from .store import INTERRUPTED, RunStore, path_inside
 from .types import Attempt, StepResult, Trajectory
 
 _CSS = """
@@ -39,9 +39,8 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2em .5em;tex
 
 
 def _data_uri(root: Path, rel: str) -> str | None:
-    path = (root / rel).resolve()
-    # Paths come from files in the run directory: never inline anything outside it.
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
+    path = path_inside(root, rel)  # never inline a file from outside the run directory
+    if path is None or not path.is_file():
         return None
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 

@@ -329,6 +329,19 @@ def summarize(trajectory: Trajectory) -> dict:
     }
 
 
+def path_inside(root: Path, rel: str) -> Path | None:
+    """`root / rel` if it stays inside `root` (paths read from run files may be tampered with)."""
+    path = (root / rel).resolve()
+    return path if path.is_relative_to(root.resolve()) else None
+
+
+def _load_attempt_image(root: Path, attempt: Attempt) -> None:
+    path = path_inside(root, attempt.image_path)
+    if path is None:
+        raise RunStoreError(f"{root}: image path {attempt.image_path!r} leaves the run directory")
+    attempt.image = load_image(path)
+
+
 def _attempt_from_record(root: Path, record: dict, load_images: bool) -> Attempt:
     data = {k: v for k, v in record.items() if k != "type"}
     try:
@@ -336,12 +349,12 @@ def _attempt_from_record(root: Path, record: dict, load_images: bool) -> Attempt
     except TypeError as exc:
         raise RunStoreError(f"{root}: unreadable attempt record: {exc}") from None
     if load_images and attempt.image_path:
-        attempt.image = load_image(root / attempt.image_path)
+        _load_attempt_image(root, attempt)
     return attempt
 
 
 def _finished_steps(root: Path, records: list[dict], load_images: bool) -> list[StepResult]:
-    """Step records in order; a resumed run's re-recorded step replaces nothing (indices are unique)."""
+    """Step records in index order (a record out of sequence is ignored)."""
     steps: list[StepResult] = []
     for record in records:
         if record.get("type") != "step" or record.get("index") != len(steps):
@@ -353,7 +366,7 @@ def _finished_steps(root: Path, records: list[dict], load_images: bool) -> list[
         if load_images:
             for attempt in result.attempts:
                 if attempt.image_path:
-                    attempt.image = load_image(root / attempt.image_path)
+                    _load_attempt_image(root, attempt)
         steps.append(result)
     return steps
 

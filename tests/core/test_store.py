@@ -143,3 +143,12 @@ def test_write_failure_surfaces_as_run_store_error(tmp_path, observation):
         make_pipeline().run("t", observation, store=store)
     kinds = [r["type"] for r in read_records(tmp_path / "run")]
     assert kinds == ["start"]  # nothing after the failure: the log stays a consistent prefix
+
+
+def test_load_refuses_image_paths_outside_the_run(tmp_path, observation):
+    make_pipeline(steps=["a"]).run("t", observation, store=RunStore.create(tmp_path / "run"))
+    log = tmp_path / "run" / TRAJECTORY
+    log.write_text(log.read_text().replace("images/step1_attempt0.png", "../../etc/passwd"))
+    with pytest.raises(RunStoreError, match="leaves the run directory"):
+        RunStore.load(tmp_path / "run")
+    assert RunStore.load(tmp_path / "run", load_images=False).finished
