@@ -86,6 +86,8 @@ def _recordable(spec: dict) -> dict:
 def _inputs(args):
     """(task, observation, store, recorded meta) for a new or a resumed run."""
     if args.resume:
+        if args.image is not None:
+            raise ConfigError("--resume continues from the run's own observation.png; drop --image")
         store = RunStore.open_for_resume(args.out)
         task = store.task
         if args.task is not None and args.task != task.text:

@@ -98,6 +98,9 @@ def test_run_refuses_existing_run_and_missing_resume(tmp_path, image_path, capsy
     assert _run(image_path, tmp_path / "run") == 2
     assert "already holds a run" in capsys.readouterr().err
     assert main(["run", "--resume", "--out", str(tmp_path / "nothing")]) == 2
+    assert main(["run", "--resume", "--out", str(tmp_path / "run"), "--image", image_path]) == 2
+    assert main(["run", "--resume", "--out", str(tmp_path / "run"), "--task", "another task"]) == 2
+    assert "drop --image" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
