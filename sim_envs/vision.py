@@ -25,7 +25,10 @@ PALETTE_HUES["yellow"] = 57.0
 PALETTE_HUES["orange"] = 32.0
 HUE_TOLERANCE = 14.0  # degrees; orange/yellow, the closest pair, are ~22 degrees apart
 BLOCK_MIN_SAT = 0.6  # block faces measure 0.8-1.0
-BIN_SAT_RANGE = (0.2, 0.55)  # pale bins measure 0.3-0.4
+BIN_SAT_RANGE = (0.15, 0.55)  # pale bins measure 0.23-0.35
+# Pale tints shift hue with brightness (clipping): measured, orange 42-49, purple 280-298.
+BIN_HUES = {"red": 0.0, "orange": 46.0, "yellow": 60.0, "green": 126.0, "blue": 223.0, "purple": 289.0}
+BIN_HUE_TOLERANCE = 15.0  # pixels go to the nearest of the scene's own bin colours
 MIN_VALUE = 0.2  # too dark to judge a hue
 # Height above the block centre where the ray through its blob centroid passes the centre:
 # measured 0.5 +- 1.5 mm over 180 renders of the "front" camera (top and front faces balance).
@@ -52,15 +55,16 @@ def hue_distance(hue: np.ndarray, ref: float) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
-def color_labels(image: np.ndarray, min_sat: float = BLOCK_MIN_SAT,
-                 max_sat: float = 1.01) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel palette index (-1: none) for pixels within [min_sat, max_sat), and a mask of
-    saturated pixels whose hue matches no palette colour (artifact evidence)."""
+def color_labels(image: np.ndarray, min_sat: float = BLOCK_MIN_SAT, max_sat: float = 1.01,
+                 hues: dict[str, float] = PALETTE_HUES,
+                 tolerance: float = HUE_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel index into `hues` (-1: none) for pixels within [min_sat, max_sat), and a mask
+    of such pixels whose hue matches none of them (artifact evidence)."""
     hue, sat, val = hsv(image)
     candidate = (sat >= min_sat) & (sat < max_sat) & (val >= MIN_VALUE)
-    dists = np.stack([hue_distance(hue, h) for h in PALETTE_HUES.values()])
+    dists = np.stack([hue_distance(hue, h) for h in hues.values()])
     best = dists.argmin(axis=0)
-    ok = candidate & (dists.min(axis=0) <= HUE_TOLERANCE)
+    ok = candidate & (dists.min(axis=0) <= tolerance)
     labels = np.where(ok, best, -1)
     return labels, candidate & ~ok
 
@@ -73,15 +77,19 @@ def color_masks(image: np.ndarray, colors: list[str] | None = None) -> dict[str,
 
 
 def bin_masks(image: np.ndarray, colors: list[str]) -> dict[str, np.ndarray]:
-    """Boolean mask of pale (bin-tinted) pixels per colour."""
-    labels, _ = color_labels(image, *BIN_SAT_RANGE)
-    names = list(PALETTE_HUES)
-    return {c: labels == names.index(c) for c in colors}
+    """Boolean mask of pale (bin-tinted) pixels per colour, among the scene's bin `colors`."""
+    if not colors:
+        return {}
+    hues = {c: BIN_HUES[c] for c in colors}
+    labels, _ = color_labels(image, *BIN_SAT_RANGE, hues=hues, tolerance=BIN_HUE_TOLERANCE)
+    return {c: labels == i for i, c in enumerate(hues)}
 
 
 def out_of_palette_mask(image: np.ndarray) -> np.ndarray:
-    """Saturated pixels whose hue is none of the palette's (noise, foreign colours)."""
-    return color_labels(image, min_sat=BIN_SAT_RANGE[0])[1]
+    """Coloured pixels whose hue is none of the palette's, block or bin (noise, foreign colours)."""
+    block = color_labels(image)[1]
+    pale = color_labels(image, *BIN_SAT_RANGE, hues=BIN_HUES, tolerance=BIN_HUE_TOLERANCE / 2)[1]
+    return block | pale
 
 
 @dataclass
@@ -241,19 +249,35 @@ def _rests_on(camera, upper: Blob, lower: Blob, lower_z: float, tol: float) -> b
     return float(np.linalg.norm(a[:2] - b[:2])) < tol
 
 
-def block_heights(camera, blobs_by_name: dict[str, Blob], base_z: dict[str, float] | None = None,
-                  tol: float = 0.015) -> dict[str, float]:
-    """Centre height of each block: on the table (or base_z, e.g. a bin floor) unless it
-    rests on another block, found bottom-up through towers seen in the image."""
-    base_z = base_z or {}
+def block_heights(camera, blobs_by_name: dict[str, Blob], tol: float = 0.015) -> dict[str, float]:
+    """Centre height of each block: on the table unless it rests on another block."""
+    return stack_structure(camera, blobs_by_name, tol)[0]
+
+
+def stack_structure(camera, blobs_by_name: dict[str, Blob],
+                    tol: float = 0.015) -> tuple[dict[str, float], dict[str, str | None]]:
+    """Centre height of each block and the block it rests on (None: the table), found
+    bottom-up through the towers seen in the image."""
     heights: dict[str, float] = {}
+    supports: dict[str, str | None] = {}
     # The lowest blob in the image (largest bottom row) is nearest the table; resolve bottom-up.
-    order = sorted(blobs_by_name, key=lambda n: -blobs_by_name[n].bottom)
-    for name in order:
-        z = base_z.get(name, BLOCK_HALF)
-        for other in heights:
+    for name in sorted(blobs_by_name, key=lambda n: -blobs_by_name[n].bottom):
+        heights[name], supports[name] = BLOCK_HALF, None
+        for other in list(heights)[:-1]:
             if _rests_on(camera, blobs_by_name[name], blobs_by_name[other], heights[other], tol):
-                z = heights[other] + 2 * BLOCK_HALF
+                heights[name], supports[name] = heights[other] + 2 * BLOCK_HALF, other
                 break
-        heights[name] = z
-    return heights
+    return heights, supports
+
+
+def bin_center_from_depth(camera, mask: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
+    """A bin's centre on the table from the 3D extent of its visible pixels (None if unseen).
+
+    The middle of the extents survives a block hiding part of a wall, which the image's
+    bottom row (the near wall's foot) does not.
+    """
+    if int(mask.sum()) < 4:
+        return None
+    pts = backproject_depth(camera, mask, depth)
+    lo, hi = np.percentile(pts[:, :2], [1, 99], axis=0)
+    return np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.0])
