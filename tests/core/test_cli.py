@@ -78,6 +78,8 @@ def test_resume_after_interruption(tmp_path, image_path, capsys):
     (["--planner-opt", "novalue"], "not of the form key=value"),
     (["--planner-opt", "plan_file={tmp}/nope.json"], "plan_file not found"),
     (["--max-attempts", "0"], "max_attempts_per_step must be an integer >= 1"),
+    (["--generator", "diffusers", "--generator-opt", "model={tmp}/no_checkpoint"], "not found"),
+    (["--planner", "vlm", "--planner-opt", "model={tmp}/no_checkpoint"], "not found"),
     (["--task", ""], "--task required"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, image_path, capsys, args, message):
