@@ -190,7 +190,9 @@ class GeneratorServer:
         return f"http://{host}:{port}"
 
     def start(self) -> "GeneratorServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="generator-server", daemon=True)
+        # A short poll interval makes close() quick (shutdown waits for the serving loop to poll).
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="generator-server", daemon=True)
         self._thread.start()
         return self
 

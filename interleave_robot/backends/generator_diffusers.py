@@ -89,6 +89,9 @@ class DiffusersGenerator(Generator):
     config_class = DiffusersGeneratorConfig
 
     def __init__(self, config: DiffusersGeneratorConfig):
+        directory = Path(config.model).expanduser()
+        if not (directory / "model_index.json").is_file():
+            raise CheckpointNotFoundError(f"diffusers pipeline directory not found (no model_index.json): {directory}")
         import diffusers
         import torch
         from diffusers.utils import logging as diffusers_logging
@@ -96,9 +99,6 @@ class DiffusersGenerator(Generator):
 
         self.config = config
         self.kind = PIPELINES[config.pipeline]
-        directory = Path(config.model).expanduser()
-        if not (directory / "model_index.json").is_file():
-            raise CheckpointNotFoundError(f"diffusers pipeline directory not found (no model_index.json): {directory}")
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
         self._torch = torch

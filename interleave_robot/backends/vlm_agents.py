@@ -63,7 +63,8 @@ class VLMAgentConfig:
     model: str = ""
     vlm_options: dict | str = field(default_factory=dict)
     template: str = ""  # path of a user template file; empty: the packaged one
-    format_retries: int = 1  # extra tries (with the parser's reason) after a malformed answer; the pipeline may retry too
+    # Extra tries after a malformed answer, showing the model the parser's reason (the pipeline may retry too).
+    format_retries: int = 1
     system_prompt: str = ""
 
     def __post_init__(self):

@@ -39,6 +39,7 @@ class TransformersVLMConfig:
     processor: str = "auto"
     trust_remote_code: bool = False
     revision: str | None = None  # cache revision for a repo id
+    cache_dir: str | None = None  # HF hub cache to look in (default: the standard one)
 
     def __post_init__(self):
         if not self.model:
@@ -58,7 +59,7 @@ class TransformersVLMConfig:
             raise ConfigError(f"transformers VLM: device must be cpu, cuda[:N] or mps, got {self.device!r}")
 
 
-def resolve_checkpoint(model: str, revision: str | None = None) -> Path:
+def resolve_checkpoint(model: str, revision: str | None = None, cache_dir: str | None = None) -> Path:
     """A local checkpoint directory for `model` (a path or a cached repo id); never downloads."""
     path = Path(model).expanduser()
     if path.is_dir():
@@ -70,7 +71,7 @@ def resolve_checkpoint(model: str, revision: str | None = None) -> Path:
         from huggingface_hub.errors import LocalEntryNotFoundError
 
         try:
-            directory = Path(snapshot_download(model, revision=revision, local_files_only=True))
+            directory = Path(snapshot_download(model, revision=revision, cache_dir=cache_dir, local_files_only=True))
         except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
             raise CheckpointNotFoundError(
                 f"checkpoint {model!r} is neither a directory nor in the local Hugging Face cache "
@@ -89,15 +90,14 @@ class TransformersVLM(VLMChat):
     config_class = TransformersVLMConfig
 
     def __init__(self, config: TransformersVLMConfig):
+        self.config = config
+        self.directory = resolve_checkpoint(config.model, config.revision, config.cache_dir)
         import torch
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
         from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
         from transformers.utils import logging as hf_logging
 
         from .tiny_vlm import image_only_processor_class
-
-        self.config = config
-        self.directory = resolve_checkpoint(config.model, config.revision)
         hf_logging.disable_progress_bar()
         common = dict(local_files_only=True, trust_remote_code=config.trust_remote_code)
         try:
