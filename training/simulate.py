@@ -93,8 +93,9 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
     """The critic rows of one episode (both critic-sft and critic-rl columns)."""
     from PIL import Image
 
-    from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases, parse_instruction
+    from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
     from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
+    from interleave_robot.sim_envs.tasks import goal_of
     from interleave_robot.types import GenerationRequest
 
     env, task, observation, plan = _start(family, seed)
@@ -105,15 +106,16 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
     rng = np.random.default_rng(seed)
     image, snapshot = observation.image, observation.state
     rows = []
+    goal = goal_of(task.spec)  # the intended subgoal of each step (the teacher plans it in order)
     for k, step in enumerate(plan.steps):
-        subgoal = parse_instruction(step.prompt, spec)
+        subgoal = goal[k]
         explicit = describe_subgoal(subgoal, spec)
         truth = clean.generate(GenerationRequest(prompt=explicit, seed=int(rng.integers(2**31)), source_image=image,
                                                  source_state=snapshot, step=step))
         for _ in range(config.attempts_per_step):
             vague = rng.random() < config.vague_prompts
             phrases = natural_phrases(subgoal, spec)
-            gen_prompt = phrases[int(rng.integers(len(phrases)))] if vague else step.prompt
+            gen_prompt = phrases[int(rng.integers(len(phrases)))] if vague else explicit
             row_seed = int(rng.integers(2**31))
             result = generator.generate(GenerationRequest(prompt=gen_prompt, seed=row_seed, source_image=image,
                                                           source_state=snapshot, step=step))

@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 
 from .rewards import RewardConfig, read_verdict
+from .simulate import IMAGE_FAULTS, others_in_place
 
 log = logging.getLogger(__name__)
 
-IMAGE_FAULTS = ("artifact", "duplicate")  # faults that spoil the image, not the scene
-OTHERS_TOLERANCE = 0.02  # metres: a non-moved block counts as in place within this of the ground truth
 _CACHE_LIMIT = 20000
-_WORKER: dict[str, Any] = {}  # per-process simulator objects (built lazily)
+_WORKER: dict[str, Any] = {}  # a pool process's simulator objects (see _init_worker)
 
 
 def derive_seed(row_seed: int, text: str) -> int:
@@ -32,30 +31,35 @@ def derive_seed(row_seed: int, text: str) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
-def _init_worker(config: RewardConfig) -> None:
+def new_workspace(config: RewardConfig) -> dict[str, Any]:
+    """The simulator objects one process scores with: generator now, envs/executor on first use."""
     import os
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
 
-    _WORKER["config"] = config
-    _WORKER["generator"] = SimulatedGenerator(SimGeneratorConfig(fault_rate=config.fault_rate))
+    return {"config": config, "generator": SimulatedGenerator(SimGeneratorConfig(fault_rate=config.fault_rate))}
 
 
-def _others_in_place(spec, state, gt_state, moved: str) -> bool:
-    for obj in spec.blocks:
-        if obj.name == moved:
-            continue
-        a = np.asarray(state.positions[obj.name])
-        b = np.asarray(gt_state.positions[obj.name])
-        if np.linalg.norm(a - b) > OTHERS_TOLERANCE:
-            return False
-    return True
+def close_workspace(workspace: dict[str, Any]) -> None:
+    """Close renderers explicitly (EGL complains at exit otherwise)."""
+    if "generator" in workspace:
+        workspace["generator"].close()
+    for env in workspace.get("envs", {}).values():
+        env.close()
+    workspace.clear()
 
 
-def score_item(item: dict) -> dict:
+def _init_worker(config: RewardConfig) -> None:
+    import atexit
+
+    _WORKER.update(new_workspace(config))
+    atexit.register(close_workspace, _WORKER)
+
+
+def score_item(item: dict, workspace: dict[str, Any]) -> dict:
     """semantic, quality, task for one answer (see rewards.py for the rules)."""
-    config: RewardConfig = _WORKER["config"]
+    config: RewardConfig = workspace["config"]
     na_task = 0.0 if config.use_task else None
     verdict, _ = read_verdict(item["text"])
     if verdict is None:
@@ -64,38 +68,38 @@ def score_item(item: dict) -> dict:
         return {"semantic": 0.5, "quality": 0.5, "task": 0.5 if config.use_task else None, "regen_fault": None}
     if verdict.success:
         return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
-    return regenerate_and_score(item, verdict.refine_prompt)
+    return regenerate_and_score(item, verdict.refine_prompt, workspace)
 
 
-def regenerate_and_score(item: dict, refine_prompt: str) -> dict:
+def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, Any]) -> dict:
     """Run `refine_prompt` on the row's source snapshot and score the result against the ground truth."""
     from interleave_robot.sim_envs.language import Subgoal
     from interleave_robot.sim_envs.placement import relation_holds
     from interleave_robot.sim_envs.scene import SimSnapshot
     from interleave_robot.types import GenerationRequest
 
-    config: RewardConfig = _WORKER["config"]
+    config: RewardConfig = workspace["config"]
     source = SimSnapshot.from_dict(json.loads(item["source_snapshot"]))
     gt = SimSnapshot.from_dict(json.loads(item["gt_snapshot"]))
     subgoal = Subgoal.from_dict(json.loads(item["subgoal"]))
     seed = derive_seed(item["row_seed"], refine_prompt)
-    result = _WORKER["generator"].generate(GenerationRequest(
+    result = workspace["generator"].generate(GenerationRequest(
         prompt=refine_prompt, seed=seed, source_image=item["before"], source_state=source))
     fault = result.metadata.get("fault", "none")
     state = result.state.state
     semantic = float(relation_holds(source.spec, state, subgoal)
-                     and _others_in_place(source.spec, state, gt.state, subgoal.obj))
+                     and others_in_place(source.spec, state, gt.state, subgoal.obj))
     quality = 0.0 if fault in IMAGE_FAULTS else 1.0
     task = None
     if config.use_task:
         from .task_term import task_completion
 
-        task = task_completion(item, source, result.image, seed, _WORKER)
+        task = task_completion(item, source, result.image, seed, workspace)
     return {"semantic": semantic, "quality": quality, "task": task, "regen_fault": fault}
 
 
 def _run_item(item: dict) -> dict:
-    return score_item(item)
+    return score_item(item, _WORKER)
 
 
 class StepScorerPool:
@@ -106,12 +110,13 @@ class StepScorerPool:
         self._cache: dict[tuple, dict] = {}
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
+        self._local: dict[str, Any] | None = None  # the in-process workspace (workers == 1)
         self._log = open(config.log_path, "a", encoding="utf-8") if config.log_path else None
 
     def _ensure(self) -> None:
         if self.config.workers == 1:
-            if "config" not in _WORKER:
-                _init_worker(self.config)
+            if self._local is None:
+                self._local = new_workspace(self.config)
         elif self._executor is None:
             import multiprocessing
 
@@ -130,7 +135,7 @@ class StepScorerPool:
         if items:
             self._ensure()
             if self._executor is None:
-                results = [score_item(it) for it in items]
+                results = [score_item(it, self._local) for it in items]
             else:
                 results = list(self._executor.map(_run_item, items, chunksize=1))
             with self._lock:
@@ -148,6 +153,9 @@ class StepScorerPool:
         if self._executor is not None:
             self._executor.shutdown(cancel_futures=True)
             self._executor = None
+        if self._local is not None:
+            close_workspace(self._local)
+            self._local = None
         if self._log:
             self._log.close()
             self._log = None
