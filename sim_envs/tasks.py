@@ -21,7 +21,7 @@ from .placement import SPACING, apply_subgoal, in_workspace, is_free, relation_h
 from .scene import BIN_HALF, BLOCK_HALF, COLORS, WORKSPACE, ObjectSpec, SceneSpec, SceneState
 
 FAMILIES = ("stack", "sort", "line", "pick_place")
-MAX_STEPS = {"stack": 4, "sort": 5, "line": 4, "pick_place": 2}  # what fits the workspace
+MAX_STEPS = {"stack": 4, "sort": 3, "line": 4, "pick_place": 2}  # what fits the workspace
 MIN_BLOCK_DISTANCE = 0.095  # centre distance between blocks at reset: open fingers clear neighbours
 _MAX_TRIES = 400
 
@@ -140,13 +140,14 @@ def _stack(rng, opts):
 
 
 def _sort(rng, opts):
-    steps = opts.steps or int(rng.integers(2, 5))
-    colors = _colors(rng, 2, opts.colors)
+    # One bin per block, colours distinct: every block is named by its colour alone, and colour
+    # segmentation (executor, critic) never has to tell two same-coloured blocks apart.
+    steps = opts.steps or int(rng.integers(2, 4))
+    colors = _colors(rng, steps, opts.colors)
     bins = [ObjectSpec(f"bin_{c}", "bin", c) for c in colors]
-    # Blocks of the bins' colours: at least one per bin; names carry an index (two reds may exist).
-    block_colors = [colors[i % 2] for i in range(steps)]
-    blocks = [ObjectSpec(f"block_{c}_{i}", "block", c) for i, c in enumerate(block_colors)]
-    goal = [Subgoal(b.name, "in", [f"bin_{b.color}"]) for b in blocks]
+    blocks = [ObjectSpec(f"block_{c}", "block", c) for c in colors]
+    order = [int(i) for i in rng.permutation(steps)]
+    goal = [Subgoal(blocks[i].name, "in", [bins[i].name]) for i in order]
     return blocks + bins, goal, {}, []
 
 
