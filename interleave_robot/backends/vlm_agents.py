@@ -127,7 +127,7 @@ class _VLMAgent:
                 log.info("%s answer %d out of format: %s", type(self).__name__, attempt + 1, reason)
                 messages = messages + [ChatMessage("assistant", [answer[:4000]]),
                                        ChatMessage("user", [RETRY_MESSAGE.format(reason=reason)])]
-        raise OutputFormatError(f"{1 + self.config.format_retries} answers out of format; last: {reason}")
+        raise OutputFormatError(f"answer out of format after {1 + self.config.format_retries} tries; last: {reason}")
 
     def close(self) -> None:
         if self._owns_vlm:
