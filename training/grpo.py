@@ -31,7 +31,7 @@ def term_means(log_history: list[dict]) -> dict[str, list[float]]:
     for entry in log_history:
         for key, value in entry.items():
             if key.startswith("rewards/") and key.endswith("/mean"):
-                series.setdefault(key.split("/")[1].removesuffix("_reward"), []).append(float(value))
+                series.setdefault(key.split("/")[1].removesuffix("_reward").removeprefix("partial_"), []).append(float(value))
         if "reward" in entry:
             series.setdefault("combined", []).append(float(entry["reward"]))
     return series

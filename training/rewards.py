@@ -37,6 +37,7 @@ class RewardConfig:
     """Weights of the combined reward and how the simulator-backed terms are computed."""
 
     format_weight: float = 0.5
+    format_partial: bool = False  # shaped format credit (tags 0.25 + 0.25, verdict 0.5): cold starts from scratch
     step_weight: float = 0.5  # multiplies the paper's inner sum (accuracy, semantic, quality)
     accuracy_weight: float = 0.2
     semantic_weight: float = 0.6
@@ -86,8 +87,19 @@ def read_verdict(text: str):
         return None, str(exc)
 
 
-def format_score(text: str) -> float:
-    """1.0 for think-then-answer with a verdict JSON carrying both fields, else 0.0."""
+def format_score(text: str, partial: bool = False) -> float:
+    """1.0 for think-then-answer with a verdict JSON carrying both fields, else 0.0.
+
+    `partial`: 0.25 for a closed <think> block first, 0.25 for an <answer> block after it, and
+    0.5 for the verdict JSON, so a model trained from scratch gets a gradient before it is exact.
+    """
+    if partial:
+        score = 0.0
+        if text.lstrip().startswith("<think>") and "</think>" in text:
+            score += 0.25
+            if "<answer>" in text.split("</think>", 1)[1]:
+                score += 0.25
+        return score + 0.5 * format_score(text)
     if not _THINK_THEN_ANSWER.match(text):
         return 0.0
     verdict, _ = read_verdict(text)
@@ -105,6 +117,11 @@ def accuracy_score(text: str, success: bool) -> float:
 def format_reward(prompts, completions, **columns) -> list[float]:
     """Format term (see module docstring)."""
     return [format_score(completion_text(c)) for c in completions]
+
+
+def partial_format_reward(prompts, completions, **columns) -> list[float]:
+    """Format term with shaped partial credit (RewardConfig.format_partial)."""
+    return [format_score(completion_text(c), partial=True) for c in completions]
 
 
 def accuracy_reward(prompts, completions, success, **columns) -> list[float]:
@@ -143,7 +160,8 @@ class SimRewards:
     def functions(self) -> tuple[list, list[float]]:
         """(reward functions, weights) for GRPOConfig: one per term, logged separately by trl."""
         weights = self.config.term_weights()
-        funcs = [format_reward, accuracy_reward, self.term_function("semantic"), self.term_function("quality")]
+        fmt = partial_format_reward if self.config.format_partial else format_reward
+        funcs = [fmt, accuracy_reward, self.term_function("semantic"), self.term_function("quality")]
         terms = ["format", "accuracy", "semantic", "quality"]
         if self.config.use_task:
             funcs.append(self.term_function("task"))
@@ -158,7 +176,7 @@ class SimRewards:
         """Every term of every completion, as dicts (for evaluation and logs)."""
         texts = [completion_text(c) for c in completions]
         sim = self.pool.score_batch(texts, columns)
-        return [{"format": format_score(t), "accuracy": accuracy_score(t, s), **terms}
+        return [{"format": format_score(t, self.config.format_partial), "accuracy": accuracy_score(t, s), **terms}
                 for t, s, terms in zip(texts, columns["success"], sim)]
 
     def close(self) -> None:

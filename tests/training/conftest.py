@@ -37,13 +37,13 @@ def template_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def sft_model(critic_rl, template_file, tmp_path_factory):
-    """A tiny critic trained 2 SFT steps (model dir, metrics)."""
+    """A tiny critic trained 60 SFT steps: enough to start answering in the think/answer format."""
     from interleave_robot.training.recipes import SFTRecipe
     from interleave_robot.training.sft import run_sft
 
     root = tmp_path_factory.mktemp("sft")
     recipe = SFTRecipe(model={"path": str(root / "init"), "build_tiny": TINY}, data=str(critic_rl),
-                       output_dir=str(root / "run"), max_steps=2, batch_size=4, learning_rate=5e-3, logging_steps=1,
+                       output_dir=str(root / "run"), max_steps=60, batch_size=4, learning_rate=1e-2, logging_steps=10,
                        prompts={"critic_template": str(template_file), "answer_style": "positions"})
     metrics = run_sft(recipe)
     return root, metrics

@@ -54,3 +54,12 @@ def test_reward_config_rejects_bad_values():
         RewardConfig(task_weight=-1)
     with pytest.raises(ConfigError, match="workers"):
         RewardConfig(workers=0)
+
+
+def test_partial_format_credit():
+    from interleave_robot.training.rewards import format_score
+
+    assert format_score(GOOD_FAIL, partial=True) == 1.0
+    assert format_score("<think>x</think><answer>{'previous_step", partial=True) == 0.5
+    assert format_score("<think>x</think> nothing", partial=True) == 0.25
+    assert format_score("garbage", partial=True) == 0.0
