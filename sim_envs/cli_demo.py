@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from interleave_robot.store import RunStore
 
     from .episode import EpisodeConfig, EpisodeRunner
+    from .rendering import import_mujoco
 
+    import_mujoco()  # a missing GL backend fails here, before a run directory is made
     config = EpisodeConfig(family=args.task, seed=args.seed, fault_rate=args.fault_rate,
                            use_critic=not args.no_critic, max_attempts_per_step=args.max_attempts, steps=args.steps)
     out = _fresh_dir(Path(args.out))

@@ -39,8 +39,13 @@ def import_mujoco():
     """`import mujoco` with the GL backend chosen first (a no-op choice if already imported)."""
     if "mujoco" not in sys.modules:
         choose_gl_backend()
-    import mujoco
-
+    try:
+        import mujoco
+    except Exception as exc:  # MuJoCo loads the GL backend at import: a missing library fails here
+        backend = os.environ.get("MUJOCO_GL", "(unset)")
+        raise RenderingUnavailableError(
+            f"MuJoCo cannot load its MUJOCO_GL={backend} rendering backend ({type(exc).__name__}: {exc}); "
+            f"{_INSTALL_HINT}") from None
     return mujoco
 
 

@@ -27,6 +27,7 @@ from .tasks import TaskOptions, check_family, goal_of, goal_progress, sample_tas
 MAX_DELTA = 0.015  # metres per step for an action component of 1
 SUBSTEPS = 10  # physics steps (2 ms each) per env step
 RESET_SETTLE_STEPS = 20
+MAX_DEPTH = 10.0  # metres; depth beyond (nothing in this scene) is clipped
 TARGET_BOUNDS = ((-0.35, 0.35), (-0.28, 0.28), (0.0, 0.40))  # where the mocap target may go
 
 
@@ -59,7 +60,7 @@ class TabletopEnv(gym.Env):
         size = image_size
         self.observation_space = spaces.Dict({
             "rgb": spaces.Box(0, 255, (size, size, 3), np.uint8),
-            "depth": spaces.Box(0.0, np.inf, (size, size), np.float32),
+            "depth": spaces.Box(0.0, MAX_DEPTH, (size, size), np.float32),
             "gripper": spaces.Box(np.array([-0.5, -0.5, -0.1, 0.0], np.float32),
                                   np.array([0.5, 0.5, 0.6, 0.1], np.float32), dtype=np.float32),
         })
@@ -141,7 +142,7 @@ class TabletopEnv(gym.Env):
 
     def _obs(self) -> dict:
         rgb = self._renderer.rgb(self.data, CAMERA_NAME)
-        depth = self._renderer.depth(self.data, CAMERA_NAME)
+        depth = np.clip(self._renderer.depth(self.data, CAMERA_NAME), 0.0, MAX_DEPTH)
         return {"rgb": rgb, "depth": depth, "gripper": self._gripper()}
 
     def _info(self) -> dict:
