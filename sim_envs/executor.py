@@ -164,12 +164,14 @@ class _Run:
                  and changed[c] >= 0.2 * max(int(now[c].sum()), int(goal[c].sum()), 1)]
         if not moved:
             raise _StepFailure("the subgoal image shows no block moved")
-        if len(moved) == 1:
-            return moved[0]
         wanted = self._instructed_color(instruction)
-        if wanted in moved:
-            return wanted
-        # Blocks covered by the moved one change too; the mover changes most.
+        if wanted is not None:
+            if wanted in moved:
+                return wanted
+            shown = max(moved, key=lambda c: changed[c])
+            raise _StepFailure(f"wrong object: the subgoal image moves the {shown} block, the instruction "
+                               f"asks for the {wanted} one")
+        # No usable instruction: blocks covered by the moved one change too; the mover changes most.
         return max(moved, key=lambda c: changed[c])
 
     def _instructed_color(self, instruction: str) -> str | None:

@@ -188,19 +188,19 @@ def backproject_depth(camera, mask: np.ndarray, depth: np.ndarray) -> np.ndarray
 
 
 def block_center_from_depth(camera, mask: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
-    """A block's centre from its blob and depth (None if the mask is empty).
+    """A block's centre from the 3D points of its visible pixels (None if the mask is empty).
 
-    Depth gives the height: the highest visible point is the top face. x, y come from the
-    ray through the blob centroid at the centre height, which measured more precise
-    (1.3 mm mean) than the mean of the top-face points (2.4 mm in y: the face is
-    foreshortened and its edge pixels mix with the front face).
+    The camera looks along +y, so the block's front face (y = centre - half) is always in
+    view, while its top face may be hidden by a block resting on it: the front face gives y,
+    the middle of the x extent gives x, the highest point gives z.
     """
-    blob = merged_blob(mask, min_area=1)
-    if blob is None:
+    if int(mask.sum()) < 1:
         return None
     pts = backproject_depth(camera, mask, depth)
-    center_z = float(np.percentile(pts[:, 2], 95)) - BLOCK_HALF
-    return block_center_from_blob(camera, blob, center_z)
+    x_lo, x_hi = np.percentile(pts[:, 0], [2, 98])
+    y_front = float(np.percentile(pts[:, 1], 2))
+    top = float(np.percentile(pts[:, 2], 98))
+    return np.array([(x_lo + x_hi) / 2, y_front + BLOCK_HALF, top - BLOCK_HALF])
 
 
 def change_mask(before: np.ndarray, after: np.ndarray, threshold: int = 40) -> np.ndarray:

@@ -1,0 +1,119 @@
+"""The perception critic against the real simulated generator: every fault type is caught,
+right images are accepted, rejections carry the explicit prompt; bad inputs are typed errors."""
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from interleave_robot.errors import ConfigError  # noqa: E402
+from interleave_robot.registry import CRITICS  # noqa: E402
+from interleave_robot.types import CritiqueRequest, GenerationRequest  # noqa: E402
+from interleave_robot.sim_envs.faults import FAULT_TYPES  # noqa: E402
+from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases, parse_instruction  # noqa: E402
+from interleave_robot.sim_envs.perception_critic import PerceptionCritic, PerceptionCriticConfig  # noqa: E402
+from interleave_robot.sim_envs.placement import apply_subgoal  # noqa: E402
+from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot, camera_model  # noqa: E402
+from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator  # noqa: E402
+from interleave_robot.sim_envs.tasks import goal_of, sample_task  # noqa: E402
+
+from .perception_scenes import with_artifact  # noqa: E402
+
+# (family, seed): the last step of a tower, a sort (blocks share colours), a row and a
+# pick-and-place task, with the earlier steps already done in the scene.
+CASES = [("stack", 3), ("sort", 1), ("line", 2), ("pick_place", 4)]
+
+
+def _generator(fault: str) -> SimulatedGenerator:
+    if fault == "none":
+        return SimulatedGenerator(SimGeneratorConfig(fault_rate=0.0))
+    weights = {name: float(name == fault) for name in FAULT_TYPES}
+    return SimulatedGenerator(SimGeneratorConfig(fault_rate=1.0, fault_weights=weights))
+
+
+@pytest.fixture(scope="module")
+def steps():
+    """For each case: the task, the before image, the scene snapshot before the step, the subgoal, camera."""
+    renderer = SimulatedGenerator(SimGeneratorConfig(fault_rate=0.0))
+    found = []
+    for family, seed in CASES:
+        task, state = sample_task(family, np.random.default_rng(seed))
+        spec = SceneSpec.from_dict(task.spec["scene"])
+        goal = goal_of(task.spec)
+        index = len(goal) - 1
+        for subgoal in goal[:index]:
+            state = renderer.render_state(spec, apply_subgoal(spec, state, subgoal))[1]
+        before, _ = renderer.render_state(spec, state, settle=False)
+        camera = camera_model(renderer.model, renderer.data, spec.image_width, spec.image_height)
+        found.append((task, spec, before, SimSnapshot(spec, state), goal[index], camera))
+    renderer.close()
+    return found
+
+
+@pytest.mark.parametrize("fault", ("none",) + FAULT_TYPES)
+def test_catches_each_fault_type_of_the_generator(steps, fault):
+    generator = _generator(fault)
+    critic = PerceptionCritic()
+    seen = []
+    for task, spec, before, snapshot, subgoal, camera in steps:
+        prompt = describe_subgoal(subgoal, spec)
+        result = generator.generate(GenerationRequest(prompt=prompt, seed=7, source_image=before,
+                                                      source_state=snapshot))
+        truth = result.metadata["fault"]  # a fault that cannot apply falls back (recorded)
+        instruction = natural_phrases(subgoal, spec)[0]
+        verdict = critic.critique(CritiqueRequest(before, result.image, instruction, prompt, task=task,
+                                                  camera=camera))
+        seen.append(truth)
+        if truth == "none":
+            assert verdict.success, (task.family, verdict.reason)
+            assert verdict.refine_prompt == ""
+            continue
+        assert not verdict.success, (task.family, truth)
+        assert verdict.reason.startswith(truth + ":"), (task.family, truth, verdict.reason)
+        # The refined prompt is the explicit wording of the same subgoal.
+        assert verdict.refine_prompt == describe_subgoal(subgoal, spec)
+        assert parse_instruction(verdict.refine_prompt, spec).explicitness == 1.0
+    generator.close()
+    assert fault in seen  # the fault did apply in at least one scene
+
+
+def test_off_palette_blotch_is_an_artifact(steps):
+    task, spec, before, snapshot, subgoal, camera = steps[0]
+    generator = _generator("none")
+    prompt = describe_subgoal(subgoal, spec)
+    right = generator.generate(GenerationRequest(prompt=prompt, seed=1, source_image=before,
+                                                 source_state=snapshot)).image
+    generator.close()
+    patched = with_artifact(right, np.random.default_rng(0), "patch")
+    verdict = PerceptionCritic().critique(CritiqueRequest(before, patched, prompt, prompt, task=task, camera=camera))
+    assert not verdict.success and verdict.reason.startswith("artifact:")
+    assert "outside the scene's palette" in verdict.reason
+
+
+def test_unparseable_instruction_is_a_rejection_with_reason(steps):
+    task, spec, before, *_, camera = steps[0]
+    verdict = PerceptionCritic().critique(CritiqueRequest(before, before, "make it nice", "do something",
+                                                          task=task, camera=camera))
+    assert not verdict.success and verdict.reason.startswith("unparsed:")
+
+
+def test_bad_inputs_are_typed_errors(steps):
+    task, spec, before, *_, camera = steps[0]
+    critic = PerceptionCritic()
+    prompt = "Put the red block on the blue block."
+    with pytest.raises(ConfigError, match="camera"):
+        critic.critique(CritiqueRequest(before, before, prompt, prompt, task=task, camera=None))
+    with pytest.raises(ConfigError, match="scene"):
+        critic.critique(CritiqueRequest(before, before, prompt, prompt, task=None, camera=camera))
+    with pytest.raises(ConfigError, match="differ in size"):
+        critic.critique(CritiqueRequest(before, before[:64], prompt, prompt, task=task, camera=camera))
+    with pytest.raises(ValueError, match="uint8"):
+        critic.critique(CritiqueRequest(before.astype(np.float32), before, prompt, prompt, task=task, camera=camera))
+    with pytest.raises(ConfigError, match="move_fraction"):
+        PerceptionCriticConfig(move_fraction=0)
+
+
+def test_registered_as_perception():
+    critic = CRITICS.build("perception", {"move_pixels": "8"})
+    assert isinstance(critic, PerceptionCritic) and critic.config.move_pixels == 8
