@@ -37,6 +37,18 @@ def term_means(log_history: list[dict]) -> dict[str, list[float]]:
     return series
 
 
+def vision_token_ids(processor) -> list[int]:
+    """Ids of the chat template's image/video placeholder tokens present in the tokenizer.
+
+    A sampled completion must never contain them: the model would count them as image slots
+    when the completion is scored (Qwen-VL's rope index breaks on a mismatch).
+    """
+    tokenizer = processor.tokenizer
+    names = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>", "<|vision_pad|>")
+    vocab = tokenizer.get_vocab()
+    return [vocab[n] for n in names if n in vocab]
+
+
 def run_grpo(recipe: GRPORecipe) -> dict:
     """Train; returns (and writes) the metrics dict."""
     from trl import GRPOConfig, GRPOTrainer
@@ -49,12 +61,16 @@ def run_grpo(recipe: GRPORecipe) -> dict:
 
         raise ConfigError(f"{recipe.data} lacks the critic-rl columns {missing}: build it with --kind critic-rl")
     model, processor = load_model_and_processor(recipe.model)
+    # trl left-pads prompt ids for generation but takes mm_token_type_ids from a plain processor
+    # call: both must be left-padded or Qwen-VL's rope index misaligns on prompts of unequal length.
+    processor.tokenizer.padding_side = "left"
     train = to_critic_grpo(ds, recipe.prompts).select_columns(["images", "prompt", *REWARD_COLUMNS])
     rewards = SimRewards(recipe.rewards)
     funcs, weights = rewards.functions()
     options = dict(trl_common(recipe), num_generations=recipe.num_generations,
                    max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
-                   beta=recipe.beta, reward_weights=weights, use_vllm=recipe.use_vllm, log_completions=False)
+                   beta=recipe.beta, reward_weights=weights, use_vllm=recipe.use_vllm, log_completions=False,
+                   generation_kwargs={"suppress_tokens": vision_token_ids(processor)})
     if recipe.use_vllm:
         options.update(vllm_mode=recipe.vllm_mode, vllm_gpu_memory_utilization=recipe.vllm_gpu_memory_utilization)
     options.update(recipe.trl_options)
