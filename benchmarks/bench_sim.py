@@ -1,0 +1,141 @@
+"""Simulation speed, side by side in one run: our tabletop scene vs a Meta-World v3 env.
+
+    python benchmarks/bench_sim.py [--quick]
+
+Measures physics steps/s, rendered RGB frames/s at 128x128 and 256x256 (ours: shadows and
+MSAA off; Meta-World: its defaults), env steps/s with observations, episodes per minute of
+a 3-step stack task (teacher -> sim generator -> perception critic -> executor), and the
+bench's scaling from 1 to 2 worker processes. Mesa's llvmpipe is limited to one thread
+(LP_NUM_THREADS=1) so frame rates are per core, unless --lp-threads says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _rate(fn, n: int) -> float:
+    fn()  # warm-up (first frame compiles shaders, first step builds caches)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return n / (time.perf_counter() - t0)
+
+
+def ours(sizes, n_frames: int, n_physics: int) -> dict:
+    import gymnasium as gym
+    import numpy as np
+
+    import interleave_robot.sim_envs  # noqa: F401
+    from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
+
+    mj = import_mujoco()
+    env = gym.make("InterleaveRobot/Stack-v0")
+    env.reset(seed=0, options={"steps": 3})
+    u = env.unwrapped
+    out = {"physics_steps_per_s": n_physics / _timed(lambda: mj.mj_step(u.model, u.data, nstep=n_physics))}
+    for size in sizes:
+        with SceneRenderer(u.model, size, size) as r:
+            out[f"rgb_fps_{size}"] = _rate(lambda: r.rgb(u.data, "front"), n_frames)
+            out[f"depth_fps_{size}"] = _rate(lambda: r.depth(u.data, "front"), n_frames)
+    action = np.array([0.1, 0.0, 0.0, 0.0], np.float32)
+    out["env_steps_per_s"] = _rate(lambda: env.step(action), 200)
+    env.close()
+    return out
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def metaworld_env(sizes, n_frames: int, n_physics: int) -> dict:
+    import gymnasium as gym
+    import metaworld  # noqa: F401  (registers Meta-World/*)
+    import mujoco
+
+    out = {}
+    for size in sizes:
+        env = gym.make("Meta-World/MT1", env_name="pick-place-v3", render_mode="rgb_array", width=size,
+                       height=size, seed=0)
+        env.reset(seed=0)
+        out[f"rgb_fps_{size}"] = _rate(env.render, n_frames)
+        if "physics_steps_per_s" not in out:
+            u = env.unwrapped
+            out["physics_steps_per_s"] = n_physics / _timed(lambda: mujoco.mj_step(u.model, u.data, nstep=n_physics))
+            out["env_steps_per_s"] = _rate(lambda: env.step(env.action_space.sample()), 100)
+        env.close()
+    return out
+
+
+def episodes_per_minute(n: int) -> dict:
+    from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
+
+    runner = EpisodeRunner()
+    out = {}
+    try:
+        runner.run(EpisodeConfig(family="stack", seed=999, steps=3))  # warm-up
+        for label, rate, critic in (("oracle", 0.0, False), ("fault0.3_critic", 0.3, True)):
+            t0 = time.perf_counter()
+            wins = sum(runner.run(EpisodeConfig(family="stack", seed=s, steps=3, fault_rate=rate,
+                                                use_critic=critic)).success for s in range(n))
+            out[f"episodes_per_min_{label}"] = 60 * n / (time.perf_counter() - t0)
+            out[f"success_{label}"] = wins / n
+    finally:
+        runner.close()
+    return out
+
+
+def scaling(n: int) -> dict:
+    from interleave_robot.sim_envs.cli_bench import run_jobs
+
+    jobs = [{"task": "stack", "fault_rate": 0.3, "critic": True, "seed": s, "requested_steps": 3, "max_attempts": 3}
+            for s in range(n)]
+    out = {}
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            run_jobs(jobs, Path(tmp), workers, progress=False)
+            out[f"bench_wall_s_{workers}_proc"] = time.perf_counter() - t0
+    out["bench_speedup_2_vs_1"] = out["bench_wall_s_1_proc"] / out["bench_wall_s_2_proc"]
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--lp-threads", default="1", help="Mesa llvmpipe threads (default 1: per-core numbers)")
+    parser.add_argument("--skip-metaworld", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ["LP_NUM_THREADS"] = args.lp_threads
+    q = args.quick
+    sizes = (128, 256)
+    results = {"ours": ours(sizes, 50 if q else 300, 2000 if q else 20000)}
+    if not args.skip_metaworld:
+        results["metaworld"] = metaworld_env(sizes, 3 if q else 15, 2000 if q else 20000)
+    results["episodes"] = episodes_per_minute(2 if q else 8)
+    results["scaling"] = scaling(4 if q else 8)
+
+    print(f"machine: {os.cpu_count()} CPU(s), MUJOCO_GL={os.environ['MUJOCO_GL']}, LP_NUM_THREADS={args.lp_threads}")
+    print(f"{'metric':<24}{'ours':>12}{'meta-world':>14}{'ratio':>10}")
+    mw = results.get("metaworld", {})
+    for key in ("physics_steps_per_s", "env_steps_per_s", "rgb_fps_128", "rgb_fps_256", "depth_fps_128",
+                "depth_fps_256"):
+        a, b = results["ours"].get(key), mw.get(key)
+        ratio = f"{a / b:9.1f}x" if a and b else "       -"
+        print(f"{key:<24}{a:>12.1f}{(f'{b:.1f}' if b else '-'):>14}{ratio:>10}")
+    for key, value in {**results["episodes"], **results["scaling"]}.items():
+        print(f"{key:<24}{value:>12.2f}")
+    target = results["ours"]["rgb_fps_128"]
+    print(f"target >= 300 RGB frames/s at 128x128 on one core: {'met' if target >= 300 else 'NOT met'} ({target:.0f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
