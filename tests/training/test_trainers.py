@@ -72,5 +72,20 @@ def test_recipes_validate_and_load(tmp_path):
     path.write_text("kind: sft\nmodel: {path: m}\ndata: d\noutput_dir: o\nlearning_rat: 1\n")
     with pytest.raises(ConfigError, match="learning_rat"):
         load_recipe(path)
-    for name in ("critic_sft_cpu", "critic_grpo_cpu", "critic_sft_gpu", "critic_grpo_gpu"):
+    for name in ("critic_sft_cpu", "critic_grpo_cpu", "critic_sft_gpu", "critic_grpo_gpu", "planner_sft_cpu"):
         load_recipe(f"configs/{name}.yaml")
+
+
+def test_planner_sft_runs_on_teacher_plans(tmp_path):
+    from interleave_robot.training.builders import BuildConfig, build_dataset
+    from interleave_robot.training.sft import run_sft
+
+    from .conftest import TINY
+
+    data = build_dataset(BuildConfig(kind="planner-sft", episodes=2, seed=2, out=str(tmp_path / "plans"),
+                                     test_fraction=0.5, families=["pick_place", "line"]), progress=False)
+    metrics = run_sft(SFTRecipe(target="planner", model={"path": str(tmp_path / "init"), "build_tiny": TINY},
+                                data=str(data), output_dir=str(tmp_path / "run"), max_steps=2, batch_size=1,
+                                learning_rate=1e-2))
+    assert metrics["steps"] == 2 and metrics["target"] == "planner"
+    assert changed(weights(tmp_path / "init"), weights(tmp_path / "run" / "model")) > 0
