@@ -13,12 +13,13 @@ from ..errors import ImageError
 from ..images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, check_image, decode_image_bytes, encode_png
 from .messages import CompressedImage, Header, Image, Time
 
-# encoding -> (channels, index order that turns it into RGB, or None for mono)
-ENCODINGS: dict[str, tuple[int, tuple[int, ...] | None]] = {
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
+# encoding -> (channels, the channel slice that reads it as RGB, or None for mono). Slices,
+# not index lists: numpy then makes views, and a 640x480 frame converts in one copy.
+ENCODINGS: dict[str, tuple[int, slice | None]] = {
+    "rgb8": (3, slice(0, 3)),
+    "bgr8": (3, slice(2, None, -1)),
+    "rgba8": (4, slice(0, 3)),
+    "bgra8": (4, slice(2, None, -1)),
     "mono8": (1, None),
 }
 
@@ -33,17 +34,18 @@ def numpy_to_image(image: np.ndarray, header: Header | None = None, encoding: st
     if encoding not in ENCODINGS:
         raise ImageError(f"unknown image encoding {encoding!r}; known: {', '.join(ENCODINGS)}")
     channels, order = ENCODINGS[encoding]
+    height, width = image.shape[:2]
     if order is None:
         # ITU-R 601 luma, the usual RGB -> mono conversion
         pixels = (image @ np.array([0.299, 0.587, 0.114])).round().clip(0, 255).astype(np.uint8)
+    elif channels == 4:
+        pixels = np.empty((height, width, 4), dtype=np.uint8)
+        pixels[..., :3] = image[..., order]
+        pixels[..., 3] = 255
     else:
-        pixels = image[..., list(order)]
-        if channels == 4:
-            alpha = np.full(image.shape[:2] + (1,), 255, dtype=np.uint8)
-            pixels = np.concatenate([pixels, alpha], axis=2)
-    height, width = image.shape[:2]
+        pixels = image[..., order]
     return Image(header=header or Header(), height=height, width=width, encoding=encoding,
-                 is_bigendian=0, step=width * channels, data=np.ascontiguousarray(pixels).tobytes())
+                 is_bigendian=0, step=width * channels, data=pixels.tobytes())
 
 
 def check_image_msg(msg: Image) -> None:
@@ -75,7 +77,7 @@ def image_to_numpy(msg: Image) -> np.ndarray:
     pixels = rows[:, : width * channels].reshape(height, width, channels)
     if order is None:
         return np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[..., list(order)])
+    return np.array(pixels[..., order], order="C")  # one copy: writable, owns its memory
 
 
 def numpy_to_compressed(image: np.ndarray, header: Header | None = None) -> CompressedImage:
