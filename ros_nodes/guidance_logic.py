@@ -87,6 +87,7 @@ class GuidanceLogic:
         self._paused = False
         self._last_frame_error: str | None = None
         self.runs = 0  # finished runs, for tests and diagnostics
+        self.last_trajectory = None  # the latest run's Trajectory (in-process consumers: ros-demo)
         self.overhead_s: list[float] = []  # per-step node time outside the pipeline (benchmarks)
 
     def start(self) -> "GuidanceLogic":
@@ -185,6 +186,7 @@ class GuidanceLogic:
             return
         finally:
             self.runs += 1
+        self.last_trajectory = trajectory
         if trajectory.error:
             self.publish_status("error", task_id=task_id, error=trajectory.error)
 

@@ -30,6 +30,8 @@ REPUBLISH_S = 0.5  # while waiting, the current frame is sent again this often (
 class SimBridgeConfig:
     family: str = "stack"
     seed: int = 0
+    steps: int = 0  # task steps; 0: the family's random range (as `demo`)
+    image_size: int = 128
     camera_topic: str = "/camera/image_raw"
     context_topic: str = "/interleave/sim/context"
     task_topic: str = "/interleave/task"
@@ -51,32 +53,37 @@ class SimBridgeConfig:
 
 @dataclass
 class BridgeResult:
-    """What happened in one closed-loop episode over topics."""
+    """One closed-loop episode over topics; `execution` and `failure` as in sim_envs.episode."""
 
     success: bool
     family: str
     seed: int
     task: str
     num_steps: int = 0
-    executed: list = field(default_factory=list)  # one dict per subgoal: instruction, success, reason
+    execution: list = field(default_factory=list)  # the executor's result per followed subgoal
     guidance: dict = field(default_factory=dict)  # the node's "finished" status
-    error: str | None = None
+    failure: str | None = None
     env_steps: int = 0
     seconds: float = 0.0
+    initial_image: object = field(default=None, repr=False)
+    final_image: object = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k not in ("initial_image", "final_image")}
 
 
 class SimBridge:
     """One env, one episode at a time: `run_episode()` returns a BridgeResult."""
 
     def __init__(self, transport: Transport, config: SimBridgeConfig | None = None, env=None, executor=None):
+        import gymnasium as gym
+
         from ..sim_envs.executor import ExecutorConfig, SubgoalExecutor
-        from ..sim_envs.tabletop_env import TabletopEnv
+        from ..sim_envs.registration import env_id
 
         self.config = config or SimBridgeConfig()
-        self.env = env or TabletopEnv(family=self.config.family)
+        # The registered env (with Gymnasium's wrappers), exactly what `demo` drives.
+        self.env = env or gym.make(env_id(self.config.family), image_size=self.config.image_size)
         self.executor = executor or SubgoalExecutor(ExecutorConfig(**self.config.executor_options))
         self.codec = StateCodec("sim")
         c = self.config
@@ -102,7 +109,7 @@ class SimBridge:
 
     def publish_frame(self) -> None:
         """Render the env's current frame and publish it with its observation context."""
-        obs = self.env.observation()
+        obs = self.env.unwrapped.observation()
         self._stamp = max(time.time(), self._stamp + 1e-6)  # strictly increasing: pairs frame and context
         header = make_header(self._stamp, self.config.frame_id)
         # The context first: the node pairs a frame with the context of the same stamp.
@@ -125,51 +132,72 @@ class SimBridge:
                     self._camera.publish(self._frame)
 
     def run_episode(self, task_id: str | None = None) -> BridgeResult:
+        """Reset, publish frame and task, follow each subgoal in order until the run ends, the
+        executor fails (as in `demo`, the episode stops there) or a wait times out."""
         start = time.perf_counter()
         c = self.config
-        _, info = self.env.reset(seed=c.seed)
+        while not self._events.empty():  # leftovers of an earlier episode
+            self._events.get_nowait()
+        _, info = self.env.reset(seed=c.seed, options={"steps": c.steps} if c.steps else None)
         task = info["task"]
         task_id = task_id or f"{c.family}-{c.seed}-{time.time_ns()}"
         result = BridgeResult(success=False, family=c.family, seed=c.seed, task=task.text)
         try:
             self._wait_matched()
             self.publish_frame()
+            result.initial_image = image_to_numpy(self._frame)
             self._task.publish(String(task_message(task, task_id)))
-            images, texts, done = [], [], None
-            deadline = time.monotonic() + c.step_timeout_s
-            while done is None or len(result.executed) < result.num_steps:
-                kind, msg = self._next(deadline)
-                if kind == "status":
-                    status = json.loads(msg.data)
-                    if status.get("task_id") not in (None, task_id):
-                        continue
-                    if status["event"] == "error" and status.get("task_id") == task_id:
-                        raise RuntimeError(f"guidance node: {status.get('error')}")
-                    if status["event"] == "plan":
-                        result.num_steps = status["num_steps"]
-                    if status["event"] == "finished" and status.get("task_id") == task_id:
-                        done = status
-                        result.guidance = status
-                        result.num_steps = status["num_steps"]
-                        if status.get("error"):
-                            raise RuntimeError(f"guidance run failed: {status['error']}")
-                    continue
-                (images if kind == "image" else texts).append(msg)
-                while images and texts:  # the node sends each step's image, then its text
-                    self._follow(image_to_numpy(images.pop(0)), texts.pop(0).data, result)
-                    deadline = time.monotonic() + c.step_timeout_s
+            self._follow_run(task_id, result)
         except (TimeoutError, RuntimeError) as exc:
-            result.error = str(exc)
-        result.success = result.error is None and bool(self.env.is_success())
+            result.failure = str(exc)
+        result.success = bool(self.env.unwrapped.is_success())
+        if not result.success and result.failure is None:
+            result.failure = "every step executed but the task predicate does not hold"
+        if result.success:
+            result.failure = None
+        result.final_image = self.env.unwrapped.observation().image
         result.seconds = time.perf_counter() - start
         return result
 
-    def _follow(self, subgoal, instruction: str, result: BridgeResult) -> None:
+    def _follow_run(self, task_id: str, result: BridgeResult) -> None:
+        images, texts, finished = [], [], False
+        deadline = time.monotonic() + self.config.step_timeout_s
+        # Status and subgoals travel on different topics: "finished" may overtake the last
+        # subgoal, so the loop ends when every step of the run has been followed.
+        while not (finished and len(result.execution) >= result.num_steps):
+            kind, msg = self._next(deadline)
+            if kind == "status":
+                status = json.loads(msg.data)
+                if status.get("task_id") != task_id:
+                    continue  # errors about other tasks or bad frames are not ours to stop on
+                if status["event"] == "error":
+                    raise RuntimeError(f"guidance node: {status.get('error')}")
+                if status["event"] == "plan":
+                    result.num_steps = status["num_steps"]
+                if status["event"] == "finished":
+                    finished, result.guidance = True, status
+                    result.num_steps = status["num_steps"]
+                    if status.get("error"):
+                        raise RuntimeError(f"guidance run failed: {status['error']}")
+                continue
+            (images if kind == "image" else texts).append(msg)
+            while images and texts:  # the node sends each step's image, then its text
+                if not self._follow(image_to_numpy(images.pop(0)), texts.pop(0).data, result):
+                    return
+                deadline = time.monotonic() + self.config.step_timeout_s
+
+    def _follow(self, subgoal, instruction: str, result: BridgeResult) -> bool:
+        """Execute one subgoal; False when the executor failed (the episode stops, as in demo)."""
+        step = len(result.execution) + 1
         out = self.executor.execute(self.env, subgoal, instruction)
         result.env_steps += out.env_steps
-        result.executed.append({"instruction": instruction, "success": out.success, "reason": out.reason,
-                                "moved_object": out.moved_object})
+        result.execution.append({"step": step, "success": out.success, "reason": out.reason,
+                                 "moved_object": out.moved_object, "target_xyz": out.target_xyz,
+                                 "env_steps": out.env_steps})
         self.publish_frame()
+        if not out.success:
+            result.failure = f"step {step}: executor: {out.reason}"
+        return out.success
 
     def close(self) -> None:
         self.env.close()

@@ -1,0 +1,132 @@
+"""`interleave-robot ros-demo --transport dds`: the simulated task end to end over DDS.
+
+Two participants on 127.0.0.1 (a private domain, loopback-only discovery): a guidance node
+(teacher -> simulated generator -> perception critic, built from the registries) and the sim
+bridge (MuJoCo camera out, subgoals in, executor). Everything between them crosses DDS as
+ROS 2 messages. Prints the same summary as `demo` (same seed, same result); `--record`
+writes the guidance stream to an MCAP ROS 2 bag.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from ..errors import ConfigError
+
+HELP = "run the simulated task end to end over ROS 2 topics (Cyclone DDS on 127.0.0.1) and print the demo summary"
+TRANSPORTS = ("dds",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transport", default="dds", choices=TRANSPORTS,
+                        help="dds: Cyclone DDS directly with ROS 2 wire conventions (no ROS needed)")
+    parser.add_argument("--task", default="stack", help="task family: stack, sort, line or pick_place (default stack)")
+    parser.add_argument("--seed", type=int, default=0, help="task layout and generator seed (default 0)")
+    parser.add_argument("--fault-rate", type=float, default=0.3,
+                        help="simulated generator fault rate for an explicit prompt (default 0.3)")
+    parser.add_argument("--no-critic", action="store_true", help="accept every first image (no perception critic)")
+    parser.add_argument("--steps", type=int, default=None, help="number of task steps (default: the family's range)")
+    parser.add_argument("--max-attempts", type=int, default=3, help="generator attempts per step (default 3)")
+    parser.add_argument("--record", default=None, metavar="BAG_DIR",
+                        help="record camera, plan, subgoals and status to this new MCAP ROS 2 bag folder")
+    parser.add_argument("--domain-id", type=int, default=None,
+                        help="DDS domain (default: a free-looking id derived from the process id)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for each step (default 600)")
+
+
+def _episode_result(bridge_result, trajectory):
+    """The bridge's outcome and the node's trajectory as sim_envs.episode.EpisodeResult."""
+    from ..sim_envs.episode import EpisodeResult
+    from ..sim_envs.faults import NO_FAULT
+
+    steps = trajectory.steps if trajectory is not None else []
+    return EpisodeResult(
+        family=bridge_result.family, seed=bridge_result.seed, task=bridge_result.task,
+        success=bridge_result.success, steps=len(trajectory.plan.steps) if trajectory and trajectory.plan else 0,
+        steps_executed=len(bridge_result.execution),
+        generator_calls=trajectory.generator_calls if trajectory else 0,
+        critic_rejections=trajectory.critic_rejections if trajectory else 0,
+        accepted_faults=[s.accepted.metadata.get("fault", NO_FAULT) if s.accepted else "missing" for s in steps],
+        attempt_faults=[a.metadata.get("fault", NO_FAULT) for s in steps for a in s.attempts],
+        execution=bridge_result.execution, failure=bridge_result.failure, seconds=bridge_result.seconds,
+        env_steps=bridge_result.env_steps, trajectory=trajectory, final_image=bridge_result.final_image,
+        initial_image=bridge_result.initial_image)
+
+
+def summary_lines(result, fault_rate: float, use_critic: bool, transport: str) -> list[str]:
+    """The `demo` summary (same lines, from sim_envs.cli_demo) plus where the messages went."""
+    from ..sim_envs.cli_demo import _step_lines
+
+    lines = [f"task:    {result.task}", f"family:  {result.family}   seed: {result.seed}   fault rate: "
+             f"{fault_rate}   critic: {'on' if use_critic else 'off'}"]
+    if result.trajectory is not None:
+        lines += _step_lines(result)
+    lines += [f"result:  {'SUCCESS' if result.success else 'FAILURE'}"
+              + ("" if result.success else f" - {result.failure}"),
+              f"steps: {result.steps}   generator calls: {result.generator_calls}   "
+              f"critic rejections: {result.critic_rejections}   time: {result.seconds:.1f} s",
+              f"transport: {transport} (ROS 2 topics on 127.0.0.1)"]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..sim_envs.episode import EpisodeConfig
+    from ..sim_envs.rendering import import_mujoco
+    from .guidance_logic import GuidanceLogic, GuidanceNodeConfig
+    from .node_setup import AgentsConfig, close_pipeline
+    from .recording import BagRecorder, guidance_topics
+    from .sim_bridge import SimBridge, SimBridgeConfig
+    from .transport_dds import DDSConfig, DDSTransport
+
+    # The demo's own validation (family, fault rate, steps, attempts), with its messages.
+    episode = EpisodeConfig(family=args.task, seed=args.seed, fault_rate=args.fault_rate,
+                            use_critic=not args.no_critic, max_attempts_per_step=args.max_attempts, steps=args.steps)
+    import_mujoco()  # a missing GL backend fails here, with its one-line message
+    domain_id = args.domain_id if args.domain_id is not None else 1 + os.getpid() % 200
+    dds = DDSConfig(domain_id=domain_id, loopback=True)
+    context_topic = "/interleave/sim/context"
+    agents = AgentsConfig(
+        planner="teacher", planner_options={"prompt_style": episode.prompt_style, "seed": episode.seed},
+        generator="sim", generator_options={"fault_rate": episode.fault_rate, "vagueness_gain": episode.vagueness_gain},
+        critic="perception" if episode.use_critic else "",
+        pipeline={"max_attempts_per_step": episode.max_attempts_per_step, "use_critic": episode.use_critic,
+                  "seed": episode.seed})
+    if args.timeout <= 0:
+        raise ConfigError(f"--timeout must be positive, got {args.timeout}")
+    print(f"ros-demo: {episode.family} task, seed {episode.seed}, fault rate {episode.fault_rate}, critic "
+          f"{'on' if episode.use_critic else 'off'}, DDS domain {domain_id} on 127.0.0.1 ...", file=sys.stderr)
+    node_side, robot_side = DDSTransport(dds), DDSTransport(dds)
+    recorder = bridge = logic = None
+    try:
+        if args.record:
+            recorder = BagRecorder(args.record)
+            recorder.record(robot_side, guidance_topics())
+        logic = GuidanceLogic(node_side, agents.build(node_side, "sim"),
+                              GuidanceNodeConfig(context_topic=context_topic, state_codec="sim",
+                                                 frame_wait_s=30.0)).start()
+        bridge = SimBridge(robot_side, SimBridgeConfig(family=episode.family, seed=episode.seed,
+                                                       steps=episode.steps or 0, image_size=episode.image_size,
+                                                       context_topic=context_topic, step_timeout_s=args.timeout))
+        t0 = time.perf_counter()
+        outcome = bridge.run_episode()
+        logic.wait_idle(args.timeout)
+        result = _episode_result(outcome, logic.last_trajectory)
+        result.seconds = time.perf_counter() - t0
+    finally:
+        if logic is not None:
+            logic.close()
+            logic.wait_idle(30.0)
+            close_pipeline(logic.pipeline)  # frees the sim generator's GL context before exit
+        if recorder is not None:
+            recorder.close()
+        if bridge is not None:
+            bridge.close()
+        robot_side.close()
+        node_side.close()
+    lines = summary_lines(result, episode.fault_rate, episode.use_critic, args.transport)
+    if recorder is not None:
+        lines.append(f"bag:     {args.record} ({sum(recorder.counts.values())} messages, MCAP)")
+    print("\n".join(lines))
+    return 0
