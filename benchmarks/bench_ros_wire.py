@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 DOMAIN = 200 + os.getpid() % 30
+MESSAGE_KB = -1  # DDSConfig.max_message_kb: -1 is the loopback default (64 kB datagrams)
 
 
 def _bare_types():
@@ -42,7 +43,7 @@ def _bare_types():
 def _transport():
     from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
 
-    return DDSTransport(DDSConfig(domain_id=DOMAIN, loopback=True))
+    return DDSTransport(DDSConfig(domain_id=DOMAIN, loopback=True, max_message_kb=MESSAGE_KB))
 
 
 def subscriber(kind: str, seconds: float) -> None:
@@ -76,6 +77,8 @@ def subscriber(kind: str, seconds: float) -> None:
         dp = DomainParticipant(DOMAIN)
 
         def on_data(reader):
+            if reader is None:  # data before DataReader() returned: nothing is published yet
+                return
             for s in reader.take(64):
                 np.frombuffer(s.data, np.uint8)
                 note(s.stamp_ns)
@@ -92,7 +95,7 @@ def subscriber(kind: str, seconds: float) -> None:
 
 def run_wire(kind: str, seconds: float, image: np.ndarray, rate_hz: float | None) -> dict:
     child = subprocess.Popen([sys.executable, __file__, "--child", kind, "--seconds", str(seconds),
-                              "--domain", str(DOMAIN)],
+                              "--domain", str(DOMAIN), "--max-message-kb", str(MESSAGE_KB)],
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     from interleave_robot.ros_nodes import qos
@@ -216,20 +219,23 @@ def bench_node_overhead(image: np.ndarray, steps: int = 20) -> dict:
 
 
 def main() -> int:
-    global DOMAIN
+    global DOMAIN, MESSAGE_KB
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--width", type=int, default=640)
     parser.add_argument("--height", type=int, default=480)
     parser.add_argument("--child", choices=["ours", "bare"], help=argparse.SUPPRESS)
     parser.add_argument("--domain", type=int, default=DOMAIN, help="DDS domain id (loopback only)")
+    parser.add_argument("--max-message-kb", type=int, default=-1,
+                        help="DDS datagram size in kB (-1: the loopback default, 64; 0: Cyclone's default)")
     args = parser.parse_args()
-    DOMAIN = args.domain
+    DOMAIN, MESSAGE_KB = args.domain, args.max_message_kb
     if args.child:
         subscriber(args.child, args.seconds)
         return 0
     image = np.random.default_rng(0).integers(0, 256, size=(args.height, args.width, 3), dtype=np.uint8)
-    results = {"image": f"{args.width}x{args.height} rgb8", "serialization": bench_serialization(image)}
+    results = {"image": f"{args.width}x{args.height} rgb8", "max_message_kb": MESSAGE_KB,
+               "serialization": bench_serialization(image)}
     s = results["serialization"]
     print(f"serialize {results['image']}: naive sequence<uint8> {s['naive_ms']:.2f} ms, bulk {s['bulk_ms']:.3f} ms "
           f"(x{s['speedup']:.0f}, identical bytes)", file=sys.stderr)

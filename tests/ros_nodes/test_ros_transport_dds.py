@@ -116,3 +116,6 @@ def test_bad_options_are_config_errors():
     xml = cyclone_config_xml(loopback=True, peers=["10.0.0.2"])
     assert 'NetworkInterface name="lo"' in xml and "127.0.0.1" in xml and "10.0.0.2" in xml
     assert cyclone_config_xml(False, []) is None
+    assert "<MaxMessageSize>65436B" in cyclone_config_xml(True, [], 64)
+    with pytest.raises(ConfigError, match="max_message_kb"):
+        DDSConfig(max_message_kb=65)
