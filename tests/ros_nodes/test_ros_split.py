@@ -16,7 +16,7 @@ from interleave_robot.ros_nodes.messages import Image, String
 from interleave_robot.ros_nodes.split_logic import (AgentServer, AgentServerConfig, RemoteAgentConfig, RemoteCritic,
                                                     RemoteGenerator, RemotePlanner)
 from interleave_robot.ros_nodes.transport_dds import DDSTransport
-from interleave_robot.types import GenerationRequest, Observation, Task
+from interleave_robot.types import GenerationRequest, Observation
 
 STEPS = ["pick up the red block", "put it on the blue block"]
 
