@@ -54,12 +54,15 @@ def start_node(node: str, transport, values: dict):
     from .ros_params import split_parameters
     from .split_logic import AgentServer, AgentServerConfig
 
-    values = {k: v for k, v in values.items() if k != "autostart"}
+    values = {k: v for k, v in values.items() if k not in ("autostart", "episodes")}
     if node == "guidance":
         node_config, agents = split_parameters(values, GuidanceNodeConfig, AgentsConfig)
         return GuidanceLogic(transport, agents.build(transport, node_config.state_codec), node_config).start()
     if node == "sim_bridge":
-        raise InterleaveError("run the sim bridge with `interleave-robot ros-demo` over DDS")
+        from .sim_bridge import SimBridge, SimBridgeConfig
+
+        (config,) = split_parameters(values, SimBridgeConfig)
+        return SimBridge(transport, config)
     (config,) = split_parameters({k: v for k, v in values.items() if k != "role"} | {"role": node},
                                  AgentServerConfig)
     return AgentServer(transport, config).activate()
@@ -76,12 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values = yaml_parameters(args.params, f"{args.node}_node") | _overrides(args.param)
         transport = DDSTransport(DDSConfig(domain_id=args.domain_id, loopback=args.loopback, peers=args.peer))
-        start_node(args.node, transport, values)
+        node = start_node(args.node, transport, values)
     except InterleaveError as exc:
         print(f"interleave-robot-node {args.node}: error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({"node": args.node, "domain_id": args.domain_id, "loopback": args.loopback}), flush=True)
     try:
+        if args.node == "sim_bridge":  # runs its episodes (parameter `episodes`), one JSON line each
+            for k in range(int(values.get("episodes", 1))):
+                node.config.seed = node.config.seed + (k > 0)
+                print(json.dumps(node.run_episode().to_dict(), default=str), flush=True)
+            node.close()
+            return 0
         stop.wait()
     except KeyboardInterrupt:
         pass
