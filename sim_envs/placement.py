@@ -11,7 +11,7 @@ import math
 import numpy as np
 
 from .language import Subgoal
-from .scene import BIN_HALF, BLOCK_HALF, TABLE_HALF, WORKSPACE, SceneSpec, SceneState
+from .scene import BIN_HALF, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, TABLE_HALF, WORKSPACE, SceneSpec, SceneState
 
 SPACING = 0.07  # centre distance of side-by-side blocks (3 cm gap: room for finger tips in x)
 ON_XY_TOL = 0.022  # a block is "on" another when centred within this (half a block)
@@ -20,6 +20,10 @@ SIDE_Y_TOL = 0.035
 BETWEEN_TOL = 0.03
 ON_TABLE_Z = BLOCK_HALF + 0.01
 MIN_FREE = 0.06  # a spot is free when no block centre is closer than this (xy)
+# A block this close to a bin (centre to bin centre, per axis) could not be grasped: the open
+# fingers (along y) or the finger width (along x) would land on the bin's wall.
+BIN_CLEAR_X = BIN_HALF + BLOCK_HALF + 0.015
+BIN_CLEAR_Y = BIN_HALF + FINGER_OFFSET + FINGER_THICK + 0.01
 _IDENTITY = [1.0, 0.0, 0.0, 0.0]
 
 
@@ -48,7 +52,7 @@ def is_free(spec: SceneSpec, state: SceneState, xy, ignore: tuple[str, ...] = ()
             continue
         d = np.abs(_xy(state, obj.name) - xy)
         if obj.kind == "bin":
-            if d[0] < BIN_HALF + BLOCK_HALF + 0.01 and d[1] < BIN_HALF + BLOCK_HALF + 0.01:
+            if d[0] < BIN_CLEAR_X and d[1] < BIN_CLEAR_Y:
                 return False
         elif math.hypot(*d) < radius:
             return False
@@ -56,10 +60,10 @@ def is_free(spec: SceneSpec, state: SceneState, xy, ignore: tuple[str, ...] = ()
 
 
 def _bin_slot(spec: SceneSpec, state: SceneState, bin_name: str, moving: str) -> list[float]:
-    """A free quadrant of the bin (4 blocks fit), else its centre."""
+    """The bin's centre (the open fingers clear the walls only there), else a free quadrant."""
     cx, cy = _xy(state, bin_name)
     off = BIN_HALF / 2 - 0.002
-    for dx, dy in ((-off, -off), (off, -off), (-off, off), (off, off)):
+    for dx, dy in ((0.0, 0.0), (-off, -off), (off, -off), (-off, off), (off, off)):
         if is_free(spec, state, (cx + dx, cy + dy), ignore=(moving, bin_name), radius=2 * BLOCK_HALF):
             return [cx + dx, cy + dy, BLOCK_HALF + 0.002]
     return [cx, cy, BLOCK_HALF + 0.002]

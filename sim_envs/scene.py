@@ -24,7 +24,7 @@ COLORS: dict[str, tuple[float, float, float]] = {
 }
 SHAPES = ("cube", "cylinder")
 BLOCK_HALF = 0.02  # blocks are 4 cm
-BIN_HALF = 0.05  # bins are 10 cm square trays with low walls
+BIN_HALF = 0.058  # bins are 11.6 cm square trays with low walls: open fingers (8 cm + 2 x 1 cm) fit inside
 BIN_WALL_HEIGHT = 0.012
 TABLE_HALF = (0.40, 0.30)
 WORKSPACE = ((-0.22, 0.22), (-0.14, 0.16))  # x range, y range where objects are placed
