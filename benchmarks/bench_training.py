@@ -60,7 +60,9 @@ def bench_rewards(data: Path, n: int, n_task: int) -> dict:
         for workers in (1, 2):
             rewards = SimRewards(RewardConfig(use_task=use_task, workers=workers))
             try:
-                rewards.all_terms(answers[:1], **{k: v[:1] for k, v in columns.items()})  # start workers, warm up
+                # Warm-up: start every worker (each builds its MuJoCo scene and GL context once).
+                warm = 2 * workers
+                rewards.all_terms(answers[:warm], **{k: v[:warm] for k, v in columns.items()})
                 rewards.pool._cache.clear()
                 start = time.perf_counter()
                 rewards.all_terms(answers, **columns)
