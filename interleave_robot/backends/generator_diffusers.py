@@ -27,11 +27,14 @@ class PipelineKind:
     text_to_image_class: str | None  # None: call the edit pipeline with image=None
     text_to_image: bool = True  # False: the family cannot draw without a source image
     takes_size: bool = True  # False: the call has no height/width (output size = source size)
+    max_area: bool = False  # the pipeline rescales height x width to `max_area`: pass width*height as that
 
 
 PIPELINES: dict[str, PipelineKind] = {
     "flux2-klein": PipelineKind("Flux2KleinPipeline", None),
-    "flux-kontext": PipelineKind("FluxKontextPipeline", None),
+    # Kontext also snaps source images to its preferred ~1MP resolutions unless the call passes
+    # _auto_resize=False (extra_call_kwargs), which small test images need.
+    "flux-kontext": PipelineKind("FluxKontextPipeline", None, max_area=True),
     "qwen-image-edit": PipelineKind("QwenImageEditPipeline", "QwenImagePipeline"),
     # The InstructPix2Pix UNet takes the source latents as extra input channels: edit only.
     "instruct-pix2pix": PipelineKind("StableDiffusionInstructPix2PixPipeline", None, text_to_image=False,
@@ -136,6 +139,8 @@ class DiffusersGenerator(Generator):
                       guidance_scale=cfg.guidance_scale, output_type="np", **cfg.extra_call_kwargs)
         if self.kind.takes_size:
             kwargs.update(height=cfg.height, width=cfg.width)
+        if self.kind.max_area:
+            kwargs["max_area"] = cfg.height * cfg.width
         if request.source_image is None:
             if not self.kind.text_to_image:
                 raise BackendError(f"pipeline {cfg.pipeline} cannot generate without a source image")

@@ -107,6 +107,9 @@ def build_tiny_vlm(directory: str | Path, spec: TinyVLMSpec | None = None, corpu
     """
     import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLImageProcessorPil, Qwen2VLProcessor
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     spec = spec or TinyVLMSpec()
     directory = Path(directory)

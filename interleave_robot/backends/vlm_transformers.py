@@ -6,15 +6,12 @@ config enables it, and the processor's chat template renders the messages.
 """
 from __future__ import annotations
 
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import BackendError, CheckpointNotFoundError, ConfigError
 from .vlm_base import ChatMessage, VLMChat
-
-log = logging.getLogger(__name__)
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PROCESSORS = ("auto", "image-only")

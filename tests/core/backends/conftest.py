@@ -9,7 +9,7 @@ import pytest
 from interleave_robot.backends.scripted import EchoGenerator, EchoGeneratorConfig
 from interleave_robot.generator_server import GeneratorServer, ServerOptions
 
-from .tiny_models import build_tiny_flux2_klein, build_tiny_instruct_pix2pix, build_tiny_vlm
+from .tiny_models import build_tiny_flux2_klein, build_tiny_flux_kontext, build_tiny_instruct_pix2pix, build_tiny_vlm
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +31,11 @@ def tiny_vlm(tiny_vlm_dir):
 @pytest.fixture(scope="session")
 def flux2_klein_dir(tmp_path_factory):
     return build_tiny_flux2_klein(tmp_path_factory.mktemp("tiny-flux2-klein"))
+
+
+@pytest.fixture(scope="session")
+def flux_kontext_dir(tmp_path_factory):
+    return build_tiny_flux_kontext(tmp_path_factory.mktemp("tiny-flux-kontext"))
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,15 @@ from interleave_robot.errors import BackendError, CheckpointNotFoundError, Confi
 from interleave_robot.registry import GENERATORS
 from interleave_robot.types import GenerationRequest
 
-from .tiny_models import FLUX2_KLEIN_CALL_KWARGS
+from .tiny_models import FLUX2_KLEIN_CALL_KWARGS, FLUX_KONTEXT_CALL_KWARGS
 
 
 @pytest.fixture(scope="module")
 def klein(flux2_klein_dir):
     gen = GENERATORS.build("diffusers", {
         "model": str(flux2_klein_dir), "pipeline": "flux2-klein", "num_inference_steps": 2, "width": 64,
-        "height": 64, "dtype": "float32", "guidance_scale": 1.0, "extra_call_kwargs": json.dumps(FLUX2_KLEIN_CALL_KWARGS)})
+        "height": 64, "dtype": "float32", "guidance_scale": 1.0,
+        "extra_call_kwargs": json.dumps(FLUX2_KLEIN_CALL_KWARGS)})
     yield gen
     gen.close()
 
@@ -39,6 +40,17 @@ def test_flux2_klein_text_to_image_and_source_matters(klein, scene):
     assert drawn.image.shape == (64, 64, 3) and drawn.metadata["mode"] == "text"
     edited = klein.generate(GenerationRequest("a table with three blocks", 3, scene))
     assert not np.array_equal(drawn.image, edited.image)  # the source image conditions the edit
+
+
+def test_flux_kontext_edit_and_text_to_image(flux_kontext_dir, scene):
+    gen = GENERATORS.build("diffusers", {"model": str(flux_kontext_dir), "pipeline": "flux-kontext",
+                                         "num_inference_steps": 2, "width": 48, "height": 32, "dtype": "float32",
+                                         "extra_call_kwargs": json.dumps(FLUX_KONTEXT_CALL_KWARGS)})
+    edited = gen.generate(GenerationRequest("move the red block", 2, scene))
+    drawn = gen.generate(GenerationRequest("move the red block", 2, None))
+    assert edited.image.shape == drawn.image.shape == (32, 48, 3)  # the configured size, not Kontext's 1 MP
+    assert not np.array_equal(edited.image, drawn.image)
+    gen.close()
 
 
 def test_instruct_pix2pix_edit_only(pix2pix_dir, scene):

@@ -71,9 +71,11 @@ def test_loop_with_tiny_vlm_critic_flags_steps(tiny_vlm, flux2_klein_dir, scene)
 
 
 @pytest.mark.slow
-def test_loop_with_fine_tuned_tiny_vlm(tiny_vlm_dir, flux2_klein_dir, scene, tmp_path):
-    """A tiny Qwen2-VL fine-tuned for a few hundred steps to answer in the released format drives the whole
-    loop through TransformersVLM (slow: minutes on a busy 2-core CPU)."""
+@pytest.mark.timeout(1800)
+def test_loop_with_fine_tuned_tiny_vlm(tiny_vlm_dir, scene, tmp_path):
+    """A tiny Qwen2-VL fine-tuned (a few hundred steps at most) to answer in the released format drives the
+    loop as planner and critic through TransformersVLM. The echo generator (no mark) keeps the critic's
+    "after" image equal to the trained one. Slow: minutes on a busy 2-core CPU."""
     import torch
 
     from interleave_robot.backends.vlm_base import ChatMessage
@@ -98,21 +100,21 @@ def test_loop_with_fine_tuned_tiny_vlm(tiny_vlm_dir, flux2_klein_dir, scene, tmp
         batches.append(dict(inputs, input_ids=ids, attention_mask=torch.ones_like(ids), labels=labels,
                             mm_token_type_ids=torch.cat([inputs["mm_token_type_ids"], torch.zeros_like(target)], 1)))
     model = vlm.model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(300):
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-3)
+    for _ in range(400):
         loss = sum(model(**batch).loss for batch in batches)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if loss.item() < 0.02:
+        if loss.item() < 0.01:
             break
     model.eval()
     planner = VLMPlanner(VLMPlannerConfig(template=str(tmp_path / "p.txt")), vlm=vlm)
     critic = VLMCritic(VLMCriticConfig(template=str(tmp_path / "c.txt")), vlm=vlm)
-    generator = GENERATORS.build("diffusers", {
-        "model": str(flux2_klein_dir), "num_inference_steps": 1, "width": 32, "height": 32, "dtype": "float32",
-        "guidance_scale": 1.0, "extra_call_kwargs": json.dumps(FLUX2_KLEIN_CALL_KWARGS)})
+    generator = GENERATORS.build("echo", {"draw": False})
     trajectory = GuidancePipeline(planner, generator, critic).run("stack", Observation(image))
     assert trajectory.error is None, trajectory.error
     (step,) = trajectory.steps
-    assert step.step.prompt == "red on blue" and step.attempts[0].verdict.success and not step.flagged
+    assert step.step.prompt == "red on blue"
+    assert step.attempts[0].verdict is not None, step.attempts[0].error
+    assert step.attempts[0].verdict.success and not step.flagged
