@@ -193,3 +193,16 @@ def test_a_task_while_busy_is_refused(rig):
     assert error.startswith("busy")
     r.wait_event("finished")
     assert len(r.events("finished")) == 1
+
+
+def test_an_inactive_node_refuses_tasks_and_resumes(rig):
+    """The lifecycle deactivate/activate steps of the rclpy node map to pause/resume."""
+    r = rig()
+    r.camera.publish(numpy_to_image(frame(6)))
+    time.sleep(0.2)
+    r.node.pause()
+    r.task.publish(String("stack"))
+    assert json.loads(r.wait_event("error")[0].data)["error"].startswith("inactive")
+    r.node.resume()
+    r.task.publish(String("stack"))
+    r.wait_event("finished")

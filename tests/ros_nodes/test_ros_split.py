@@ -112,3 +112,21 @@ def test_server_config_is_validated():
         AgentServerConfig(role="generator", backend="nope")
     with pytest.raises(ConfigError, match="timeout_s"):
         RemoteAgentConfig(timeout_s=0)
+
+
+def test_a_full_server_queue_refuses_instead_of_piling_up(dds_config, ns):
+    from interleave_robot.ros_nodes.split_logic import MAX_PENDING
+
+    with DDSTransport(dds_config) as servers, DDSTransport(dds_config) as client:
+        AgentServer(servers, AgentServerConfig(role="generator", backend="echo", prefix=ns),
+                    agent=EchoGenerator(EchoGeneratorConfig(sleep_s=0.5))).activate()
+        remote = RemoteAgentConfig(prefix=ns, timeout_s=30)
+        import concurrent.futures
+
+        calls = [RemoteGenerator(client, remote) for _ in range(MAX_PENDING + 3)]
+        with concurrent.futures.ThreadPoolExecutor(len(calls)) as pool:
+            futures = [pool.submit(g.generate, GenerationRequest(prompt="p", seed=i)) for i, g in enumerate(calls)]
+            errors = [f.exception() for f in futures]
+        refused = [e for e in errors if e is not None]
+        assert refused and all("queue full" in str(e) for e in refused)
+        assert len(refused) <= 3
