@@ -102,10 +102,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.record:
             recorder = BagRecorder(args.record)
-            recorder.record(robot_side, guidance_topics())
+            recorder.record(robot_side, guidance_topics(subgoal_messages=True))
         logic = GuidanceLogic(node_side, agents.build(node_side, "sim"),
                               GuidanceNodeConfig(context_topic=context_topic, state_codec="sim",
-                                                 frame_wait_s=30.0)).start()
+                                                 subgoal_topic="/interleave/subgoal", frame_wait_s=30.0)).start()
         bridge = SimBridge(robot_side, SimBridgeConfig(family=episode.family, seed=episode.seed,
                                                        steps=episode.steps or 0, image_size=episode.image_size,
                                                        context_topic=context_topic, step_timeout_s=args.timeout))

@@ -8,6 +8,7 @@ Topics (defaults are the contract; all remappable through the config):
   out  /interleave/subgoal/image    sensor_msgs/Image per accepted step   reliable
   out  /interleave/subgoal/text     std_msgs/String instruction per accepted step
   out  /interleave/status           std_msgs/String JSON progress and errors
+  out  (optional) subgoal topic     interleave_robot_interfaces/Subgoal: image + text in one message
 
 Only the latest camera frame is kept (never a backlog): a task runs on the newest valid
 frame at the moment it starts. Tasks run one at a time on a worker thread; a task that
@@ -30,7 +31,7 @@ from ..types import Observation, Task
 from . import qos
 from .context import MessageError, StateCodec, parse_context, parse_task
 from .conversion import ENCODINGS, check_image_msg, compressed_to_numpy, image_to_numpy, make_header, numpy_to_image
-from .messages import CompressedImage, Image, String
+from .messages import CompressedImage, Image, String, Subgoal
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class GuidanceNodeConfig:
     subgoal_text_topic: str = "/interleave/subgoal/text"
     status_topic: str = "/interleave/status"
     context_topic: str = ""  # "" = no observation context (camera model / sim state)
+    subgoal_topic: str = ""  # e.g. /interleave/subgoal: also publish interleave_robot_interfaces/Subgoal
     state_codec: str = "none"  # how the context's simulator state is decoded (context.STATE_CODECS)
     output_encoding: str = "rgb8"
     frame_id: str = "interleave_subgoal"
@@ -96,6 +98,7 @@ class GuidanceLogic:
         self._plan = t.publisher(c.plan_topic, String, qos.LATCHED)
         self._sub_image = t.publisher(c.subgoal_image_topic, Image, qos.RELIABLE)
         self._sub_text = t.publisher(c.subgoal_text_topic, String, qos.RELIABLE)
+        self._subgoal = t.publisher(c.subgoal_topic, Subgoal, qos.RELIABLE) if c.subgoal_topic else None
         camera_type = CompressedImage if c.compressed_camera else Image
         t.subscribe(c.camera_topic, camera_type, qos.SENSOR_DATA, self.on_camera)
         t.subscribe(c.task_topic, String, qos.RELIABLE, self.on_task)
@@ -245,8 +248,15 @@ class _RunListener:
             t0 = time.perf_counter()
             result, index = p["step_result"], p["step_index"]
             header = make_header(time.time(), logic.config.frame_id)
-            logic._sub_image.publish(numpy_to_image(p["image"], header, logic.config.output_encoding))
+            image = numpy_to_image(p["image"], header, logic.config.output_encoding)
+            logic._sub_image.publish(image)
             logic._sub_text.publish(String(data=result.step.instruction))
+            if logic._subgoal is not None:
+                accepted = result.accepted
+                logic._subgoal.publish(Subgoal(
+                    header=header, task_id=self.task_id or "", step_index=index + 1, num_steps=p["num_steps"],
+                    instruction=result.step.instruction, prompt=accepted.prompt if accepted else result.step.prompt,
+                    image=image, flagged=result.flagged, flag_reason=result.flag_reason or ""))
             logic.publish_status("step", task_id=self.task_id, step=index + 1, num_steps=p["num_steps"],
                                  instruction=result.step.instruction, attempts=len(result.attempts),
                                  flagged=result.flagged, flag_reason=result.flag_reason)

@@ -18,6 +18,7 @@ rest of interleave_robot never imports it at top level.
 # No `from __future__ import annotations`: Cyclone resolves field annotations at runtime.
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cyclonedds.idl import IdlStruct
 from cyclonedds.idl._machinery import BytesMachine
@@ -92,6 +93,24 @@ _bulk_uint8(Image, "data")
 _bulk_uint8(CompressedImage, "data")
 
 
+@dataclass
+class Subgoal(IdlStruct, typename="interleave_robot_interfaces::msg::dds_::Subgoal_"):
+    """interleave_robot_interfaces/msg/Subgoal (ros_nodes/interfaces/): a subgoal image with its text."""
+
+    header: Header = field(default_factory=Header)
+    task_id: str = ""
+    step_index: uint32 = 0
+    num_steps: uint32 = 0
+    instruction: str = ""
+    prompt: str = ""
+    image: Image = field(default_factory=Image)
+    flagged: bool = False
+    flag_reason: str = ""
+
+
+SUBGOAL_MSG = (Path(__file__).parent / "interfaces" / "interleave_robot_interfaces" / "msg" / "Subgoal.msg")
+
+
 # ROS 2 type name (as rosbags, ros2 topic and MCAP schemas spell it) -> our struct.
 ROS_TYPES: dict[str, type] = {
     "builtin_interfaces/msg/Time": Time,
@@ -99,8 +118,18 @@ ROS_TYPES: dict[str, type] = {
     "std_msgs/msg/String": String,
     "sensor_msgs/msg/Image": Image,
     "sensor_msgs/msg/CompressedImage": CompressedImage,
+    "interleave_robot_interfaces/msg/Subgoal": Subgoal,
 }
 ROS_NAME: dict[type, str] = {cls: name for name, cls in ROS_TYPES.items()}
+
+
+def register_custom_types(typestore) -> None:
+    """Teach a rosbags typestore our own messages (from the .msg files we ship)."""
+    from rosbags.typesys import get_types_from_msg
+
+    name = "interleave_robot_interfaces/msg/Subgoal"
+    if name not in typestore.types:
+        typestore.register(get_types_from_msg(SUBGOAL_MSG.read_text(), name))
 
 
 def ros_type_name(msg_type: type) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import qos as qos_profiles
-from .messages import Image, String, ros_type_name
+from .messages import Image, String, Subgoal, register_custom_types, ros_type_name
 from .qos import QosProfile
 from .transport import Transport
 
@@ -33,13 +33,18 @@ class RecordedTopic:
     qos: QosProfile
 
 
-def guidance_topics(camera_topic: str = "/camera/image_raw", prefix: str = "/interleave") -> list[RecordedTopic]:
-    """The guidance stream: camera frames, plan, subgoal images and texts, status."""
-    return [RecordedTopic(camera_topic, Image, qos_profiles.SENSOR_DATA),
-            RecordedTopic(f"{prefix}/plan", String, qos_profiles.LATCHED),
-            RecordedTopic(f"{prefix}/subgoal/image", Image, qos_profiles.RELIABLE),
-            RecordedTopic(f"{prefix}/subgoal/text", String, qos_profiles.RELIABLE),
-            RecordedTopic(f"{prefix}/status", String, qos_profiles.RELIABLE)]
+def guidance_topics(camera_topic: str = "/camera/image_raw", prefix: str = "/interleave",
+                    subgoal_messages: bool = False) -> list[RecordedTopic]:
+    """The guidance stream: camera frames, plan, subgoal images and texts, status (and the
+    combined Subgoal messages when the node publishes them on `<prefix>/subgoal`)."""
+    topics = [RecordedTopic(camera_topic, Image, qos_profiles.SENSOR_DATA),
+              RecordedTopic(f"{prefix}/plan", String, qos_profiles.LATCHED),
+              RecordedTopic(f"{prefix}/subgoal/image", Image, qos_profiles.RELIABLE),
+              RecordedTopic(f"{prefix}/subgoal/text", String, qos_profiles.RELIABLE),
+              RecordedTopic(f"{prefix}/status", String, qos_profiles.RELIABLE)]
+    if subgoal_messages:
+        topics.append(RecordedTopic(f"{prefix}/subgoal", Subgoal, qos_profiles.RELIABLE))
+    return topics
 
 
 def _rosbags_qos(profile: QosProfile):
@@ -67,6 +72,7 @@ class BagRecorder:
         if self.path.exists():
             raise ConfigError(f"bag {self.path} already exists; choose a new path")
         self._typestore = get_typestore(Stores.ROS2_HUMBLE if distro == "humble" else Stores.ROS2_JAZZY)
+        register_custom_types(self._typestore)  # the Subgoal schema goes into the MCAP file too
         self._writer = Writer(self.path, version=BAG_VERSION, storage_plugin=StoragePlugin.MCAP)
         self._writer.open()
         self._connections: dict[str, object] = {}
@@ -119,6 +125,7 @@ def read_bag(path: str | Path) -> list[tuple[str, str, int, object]]:
     from rosbags.typesys import Stores, get_typestore
 
     typestore = get_typestore(Stores.ROS2_HUMBLE)
+    register_custom_types(typestore)
     out = []
     with Reader(Path(path)) as reader:
         for connection, timestamp, raw in reader.messages():

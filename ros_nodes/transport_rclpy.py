@@ -17,11 +17,21 @@ from .transport import Callback, Publisher, Subscription, Transport
 log = logging.getLogger(__name__)
 
 
-def _ros_classes() -> dict[type, type]:
+def _ros_class(msg_type: type) -> type:
     from sensor_msgs.msg import CompressedImage, Image
     from std_msgs.msg import String
 
-    return {m.String: String, m.Image: Image, m.CompressedImage: CompressedImage}
+    classes = {m.String: String, m.Image: Image, m.CompressedImage: CompressedImage}
+    if msg_type is m.Subgoal:
+        try:
+            from interleave_robot_interfaces.msg import Subgoal
+        except ImportError:
+            from ..errors import ConfigError
+
+            raise ConfigError("the Subgoal topic needs the interleave_robot_interfaces package (build "
+                              "ros_nodes/interfaces with colcon) or subgoal_topic set to ''") from None
+        classes[m.Subgoal] = Subgoal
+    return classes[msg_type]
 
 
 def _header_to_ros(h: m.Header):
@@ -37,12 +47,16 @@ def _header_from_ros(h) -> m.Header:
 
 def to_ros(msg):
     """A struct of messages.py -> the generated rclpy message."""
-    cls = _ros_classes()[type(msg)]
+    cls = _ros_class(type(msg))
     if isinstance(msg, m.String):
         return cls(data=msg.data)
     if isinstance(msg, m.Image):
         return cls(header=_header_to_ros(msg.header), height=msg.height, width=msg.width, encoding=msg.encoding,
                    is_bigendian=msg.is_bigendian, step=msg.step, data=array.array("B", msg.data))
+    if isinstance(msg, m.Subgoal):
+        return cls(header=_header_to_ros(msg.header), task_id=msg.task_id, step_index=msg.step_index,
+                   num_steps=msg.num_steps, instruction=msg.instruction, prompt=msg.prompt, image=to_ros(msg.image),
+                   flagged=msg.flagged, flag_reason=msg.flag_reason)
     return cls(header=_header_to_ros(msg.header), format=msg.format, data=array.array("B", msg.data))
 
 
@@ -53,6 +67,10 @@ def from_ros(msg, msg_type: type):
     if msg_type is m.Image:
         return m.Image(header=_header_from_ros(msg.header), height=msg.height, width=msg.width,
                        encoding=msg.encoding, is_bigendian=msg.is_bigendian, step=msg.step, data=bytes(msg.data))
+    if msg_type is m.Subgoal:
+        return m.Subgoal(header=_header_from_ros(msg.header), task_id=msg.task_id, step_index=msg.step_index,
+                         num_steps=msg.num_steps, instruction=msg.instruction, prompt=msg.prompt,
+                         image=from_ros(msg.image, m.Image), flagged=msg.flagged, flag_reason=msg.flag_reason)
     return m.CompressedImage(header=_header_from_ros(msg.header), format=msg.format, data=bytes(msg.data))
 
 
@@ -111,7 +129,7 @@ class RclpyTransport(Transport):
         events = PublisherEventCallbacks(incompatible_qos=lambda info: self._warn(
             f"publisher on {topic} offers QoS incompatible with a subscription ({info.last_policy_kind}); "
             "that subscription receives nothing"))
-        pub = self.node.create_publisher(_ros_classes()[msg_type], topic, rclpy_qos(qos), event_callbacks=events)
+        pub = self.node.create_publisher(_ros_class(msg_type), topic, rclpy_qos(qos), event_callbacks=events)
         return _RclpyPublisher(pub)
 
     def subscribe(self, topic: str, msg_type: type, qos: QosProfile, callback: Callback) -> Subscription:
@@ -119,7 +137,7 @@ class RclpyTransport(Transport):
         events = SubscriptionEventCallbacks(incompatible_qos=lambda info: self._warn(
             f"subscription on {topic} requests QoS a publisher does not offer ({info.last_policy_kind}); "
             "it receives nothing from that publisher"))
-        sub = self.node.create_subscription(_ros_classes()[msg_type], topic,
+        sub = self.node.create_subscription(_ros_class(msg_type), topic,
                                             lambda msg: callback(from_ros(msg, msg_type)), rclpy_qos(qos),
                                             event_callbacks=events)
         return _RclpySubscription(self.node, sub, topic)

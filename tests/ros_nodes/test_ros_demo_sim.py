@@ -42,6 +42,7 @@ def test_ros_demo_matches_demo_and_records_a_bag(tmp_path, capsys):
     assert topics["/interleave/subgoal/image"] == "sensor_msgs/msg/Image"
     assert topics["/camera/image_raw"] == "sensor_msgs/msg/Image"
     assert {"/interleave/plan", "/interleave/subgoal/text", "/interleave/status"} <= set(topics)
+    assert topics["/interleave/subgoal"] == "interleave_robot_interfaces/msg/Subgoal"
 
 
 @pytest.mark.parametrize("argv, words", [

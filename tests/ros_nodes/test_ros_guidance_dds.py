@@ -11,7 +11,7 @@ from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 from interleave_robot.ros_nodes import qos
 from interleave_robot.ros_nodes.conversion import image_to_numpy, make_header, numpy_to_compressed, numpy_to_image
 from interleave_robot.ros_nodes.guidance_logic import GuidanceLogic, GuidanceNodeConfig
-from interleave_robot.ros_nodes.messages import CompressedImage, Image, String
+from interleave_robot.ros_nodes.messages import CompressedImage, Image, String, Subgoal
 from interleave_robot.ros_nodes.transport_dds import DDSTransport
 
 STEPS = ["pick up the red block", "put it on the blue block", "put the green block on top"]
@@ -27,6 +27,8 @@ class Rig:
     """A guidance node on one participant, the 'robot' side on another."""
 
     def __init__(self, dds_config, ns, inbox, wait_matched, reject_first=0, sleep_s=0.0, **node_options):
+        if "subgoal_topic" in node_options:
+            node_options["subgoal_topic"] = ns + "/interleave/subgoal"
         self.config = GuidanceNodeConfig(
             camera_topic=ns + "/camera/image_raw", task_topic=ns + "/interleave/task",
             plan_topic=ns + "/interleave/plan", subgoal_image_topic=ns + "/interleave/subgoal/image",
@@ -78,8 +80,10 @@ def rig(dds_config, ns, inbox, wait_matched):
         r.close()
 
 
-def test_camera_and_task_in_plan_and_subgoals_out(rig):
-    r = rig(reject_first=1)
+def test_camera_and_task_in_plan_and_subgoals_out(rig, inbox):
+    r = rig(reject_first=1, subgoal_topic=None)
+    combined = inbox()
+    r.robot.subscribe(r.config.subgoal_topic, Subgoal, qos.RELIABLE, combined)
     image = frame(1)
     r.camera.publish(numpy_to_image(image, make_header(1.5, "cam")))
     time.sleep(0.2)
@@ -93,6 +97,11 @@ def test_camera_and_task_in_plan_and_subgoals_out(rig):
     for sub in subgoals:  # the echo generator keeps the source below a prompt/seed colour band
         np.testing.assert_array_equal(sub[band:], image[band:])
     assert len({sub[:band].tobytes() for sub in subgoals}) == 3
+    # The combined Subgoal messages carry the same image and text, the step and the accepted prompt.
+    for k, msg in enumerate(combined.wait(3)):
+        assert (msg.step_index, msg.num_steps, msg.instruction, msg.flagged) == (k + 1, 3, STEPS[k], False)
+        assert msg.prompt.endswith(" [refined]")  # reject_first=1: the refined prompt was accepted
+        np.testing.assert_array_equal(image_to_numpy(msg.image), subgoals[k])
     attempts = r.events("attempt")
     assert [a["verdict"] for a in attempts] == [False, True] * 3  # reject_first=1: one refinement per step
     steps = r.events("step")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from rosbags.typesys import Stores, get_typestore
 
-from interleave_robot.ros_nodes.messages import CompressedImage, Header, Image, String, Time, dds_type_name
+from interleave_robot.ros_nodes.messages import (CompressedImage, Header, Image, String, Subgoal, Time, dds_type_name,
+                                                 register_custom_types)
 
 STORES = [Stores.ROS2_HUMBLE, Stores.ROS2_JAZZY]
 
@@ -39,12 +40,25 @@ def _cases(ts):
         cases.append((CompressedImage(Header(Time(1, 2), "f"), fmt, data.tobytes()),
                       _ros(ts, "sensor_msgs/msg/CompressedImage", header=_ros_header(ts, 1, 2, "f"), format=fmt,
                            data=data), "sensor_msgs/msg/CompressedImage"))
+    for flagged, reason in ((False, ""), (True, "2 of 3 attempts rejected by the critic")):
+        data = rng.integers(0, 256, size=2 * 3 * 3, dtype=np.uint8)
+        ours_img = Image(Header(Time(5, 6), "cam"), 2, 3, "rgb8", 0, 9, data.tobytes())
+        theirs_img = _ros(ts, "sensor_msgs/msg/Image", header=_ros_header(ts, 5, 6, "cam"), height=2, width=3,
+                          encoding="rgb8", is_bigendian=0, step=9, data=data)
+        ours = Subgoal(Header(Time(7, 8), "subgoal"), "job-1", 2, 3, "put the red block on the blue one",
+                       "Move the red block onto the blue block.", ours_img, flagged, reason)
+        theirs = _ros(ts, "interleave_robot_interfaces/msg/Subgoal", header=_ros_header(ts, 7, 8, "subgoal"),
+                      task_id="job-1", step_index=2, num_steps=3, instruction="put the red block on the blue one",
+                      prompt="Move the red block onto the blue block.", image=theirs_img, flagged=flagged,
+                      flag_reason=reason)
+        cases.append((ours, theirs, "interleave_robot_interfaces/msg/Subgoal"))
     return cases
 
 
 @pytest.mark.parametrize("store", STORES, ids=lambda s: s.name)
 def test_cdr_bytes_equal_rosbags(store):
     ts = get_typestore(store)
+    register_custom_types(ts)  # our Subgoal, from the .msg file the interfaces package builds
     for ours, theirs, name in _cases(ts):
         expected = bytes(ts.serialize_cdr(theirs, name))
         got = ours.serialize()
@@ -62,6 +76,7 @@ def test_wire_type_names_follow_ros2():
     assert CompressedImage.__idl_typename__ == "sensor_msgs::msg::dds_::CompressedImage_"
     assert Header.__idl_typename__ == "std_msgs::msg::dds_::Header_"
     assert Time.__idl_typename__ == "builtin_interfaces::msg::dds_::Time_"
+    assert Subgoal.__idl_typename__ == "interleave_robot_interfaces::msg::dds_::Subgoal_"
 
 
 def test_image_data_reads_back_as_bytes():
