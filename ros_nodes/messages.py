@@ -108,7 +108,23 @@ class Subgoal(IdlStruct, typename="interleave_robot_interfaces::msg::dds_::Subgo
     flag_reason: str = ""
 
 
-SUBGOAL_MSG = (Path(__file__).parent / "interfaces" / "interleave_robot_interfaces" / "msg" / "Subgoal.msg")
+# The .msg definition (ros_nodes/interfaces/interleave_robot_interfaces/msg/Subgoal.msg, which
+# colcon builds), kept here too so installed copies without the interfaces folder can register
+# it in rosbags; a test checks that the two are identical.
+SUBGOAL_MSG_PATH = Path(__file__).parent / "interfaces" / "interleave_robot_interfaces" / "msg" / "Subgoal.msg"
+SUBGOAL_MSG = """\
+# One accepted step of a guidance run: the subgoal image together with its text, so that a
+# consumer never has to pair /interleave/subgoal/image with /interleave/subgoal/text.
+std_msgs/Header header
+string task_id
+uint32 step_index      # 1-based position in the plan
+uint32 num_steps
+string instruction     # the text shown to the robot/user
+string prompt          # the prompt whose image was accepted
+sensor_msgs/Image image
+bool flagged           # accepted without the critic's approval
+string flag_reason
+"""
 
 
 # ROS 2 type name (as rosbags, ros2 topic and MCAP schemas spell it) -> our struct.
@@ -129,7 +145,7 @@ def register_custom_types(typestore) -> None:
 
     name = "interleave_robot_interfaces/msg/Subgoal"
     if name not in typestore.types:
-        typestore.register(get_types_from_msg(SUBGOAL_MSG.read_text(), name))
+        typestore.register(get_types_from_msg(SUBGOAL_MSG, name))
 
 
 def ros_type_name(msg_type: type) -> str:

@@ -79,6 +79,12 @@ def test_wire_type_names_follow_ros2():
     assert Subgoal.__idl_typename__ == "interleave_robot_interfaces::msg::dds_::Subgoal_"
 
 
+def test_subgoal_definition_matches_the_interfaces_package():
+    from interleave_robot.ros_nodes.messages import SUBGOAL_MSG, SUBGOAL_MSG_PATH
+
+    assert SUBGOAL_MSG_PATH.read_text() == SUBGOAL_MSG
+
+
 def test_image_data_reads_back_as_bytes():
     msg = Image(height=1, width=2, encoding="mono8", step=2, data=bytes([7, 9]))
     back = Image.deserialize(msg.serialize())
