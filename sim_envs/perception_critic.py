@@ -115,12 +115,13 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal, spec: SceneSpe
     """
     colors = sorted({b.color for b in spec.blocks})
     bin_colors = [b.color for b in spec.bins]
-    masks_before = vision.color_masks(before, colors)
-    masks_after = vision.color_masks(after, colors)
-    bins_before = vision.bin_masks(before, bin_colors)
-    bins_after = vision.bin_masks(after, bin_colors)
-    findings = _artifacts(before, after, [*masks_before.values(), *masks_after.values(),
-                                          *bins_before.values(), *bins_after.values()], config)
+    seg_before, seg_after = vision.segment(before, bin_colors), vision.segment(after, bin_colors)
+    masks_before = {c: seg_before.blocks[c] for c in colors}
+    masks_after = {c: seg_after.blocks[c] for c in colors}
+    bins_before, bins_after = seg_before.bins, seg_after.bins
+    findings = _artifacts(before, after, seg_before.off_palette, seg_after.off_palette,
+                          [*masks_before.values(), *masks_after.values(),
+                           *bins_before.values(), *bins_after.values()], config)
     scenes = [_components(camera, masks, config) for masks in (masks_before, masks_after)]
     findings += [Finding("duplicate", f"a second {_words(spec, c)} appeared") for c in colors
                  if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
@@ -175,8 +176,8 @@ def _components(camera, masks: dict[str, np.ndarray], config) -> _Components:
     return _Components(found, heights, units)
 
 
-def _artifacts(before, after, object_masks, config) -> list[Finding]:
-    new_off_palette = vision.out_of_palette_mask(after) & ~vision.out_of_palette_mask(before)
+def _artifacts(before, after, off_before, off_after, object_masks, config) -> list[Finding]:
+    new_off_palette = off_after & ~off_before
     explained = vision.dilate(np.logical_or.reduce(object_masks), 2)
     residual = np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=-1)
     outside = residual[~explained]

@@ -55,41 +55,59 @@ def hue_distance(hue: np.ndarray, ref: float) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
-def color_labels(image: np.ndarray, min_sat: float = BLOCK_MIN_SAT, max_sat: float = 1.01,
-                 hues: dict[str, float] = PALETTE_HUES,
-                 tolerance: float = HUE_TOLERANCE) -> tuple[np.ndarray, np.ndarray]:
-    """Per-pixel index into `hues` (-1: none) for pixels within [min_sat, max_sat), and a mask
-    of such pixels whose hue matches none of them (artifact evidence)."""
+def _hue_table(hues: tuple[float, ...], tolerance: float) -> np.ndarray:
+    """For each integer hue 0..359: the index of the nearest of `hues` within tolerance, else -1."""
+    degrees = np.arange(360, dtype=np.float32)
+    dists = np.stack([hue_distance(degrees, h) for h in hues])
+    return np.where(dists.min(axis=0) <= tolerance, dists.argmin(axis=0), -1)
+
+
+_BLOCK_TABLE = _hue_table(tuple(PALETTE_HUES.values()), HUE_TOLERANCE)
+_PALE_TABLE = _hue_table(tuple(BIN_HUES.values()), BIN_HUE_TOLERANCE / 2)
+
+
+@dataclass
+class Segmentation:
+    """One image's pixels by what they can be: block colours, bin tints, foreign colours."""
+
+    blocks: dict[str, np.ndarray]  # palette colour -> mask of saturated pixels of that hue
+    bins: dict[str, np.ndarray]  # bin colour (of those asked for) -> mask of pale pixels
+    off_palette: np.ndarray  # coloured pixels of no block or bin hue (noise, blotches)
+
+
+def segment(image: np.ndarray, bin_colors: list[str] = ()) -> Segmentation:
+    """Classify every pixel once (hue looked up per integer degree): the masks all users need."""
     hue, sat, val = hsv(image)
-    candidate = (sat >= min_sat) & (sat < max_sat) & (val >= MIN_VALUE)
-    dists = np.stack([hue_distance(hue, h) for h in hues.values()])
-    best = dists.argmin(axis=0)
-    ok = candidate & (dists.min(axis=0) <= tolerance)
-    labels = np.where(ok, best, -1)
-    return labels, candidate & ~ok
+    degree = np.rint(hue).astype(np.int16) % 360
+    bright = val >= MIN_VALUE
+    saturated = bright & (sat >= BLOCK_MIN_SAT)
+    pale = bright & (sat >= BIN_SAT_RANGE[0]) & (sat < BIN_SAT_RANGE[1])
+    block_label = np.where(saturated, _BLOCK_TABLE[degree], -1)
+    blocks = {c: block_label == i for i, c in enumerate(PALETTE_HUES)}
+    bins = {}
+    if bin_colors:
+        # Pale pixels go to the nearest of the scene's own bins: tints of absent colours cannot steal them.
+        table = _hue_table(tuple(BIN_HUES[c] for c in bin_colors), BIN_HUE_TOLERANCE)
+        pale_label = np.where(pale, table[degree], -1)
+        bins = {c: pale_label == i for i, c in enumerate(bin_colors)}
+    off = (saturated & (_BLOCK_TABLE[degree] < 0)) | (pale & (_PALE_TABLE[degree] < 0))
+    return Segmentation(blocks, bins, off)
 
 
 def color_masks(image: np.ndarray, colors: list[str] | None = None) -> dict[str, np.ndarray]:
     """Boolean mask of block-coloured (saturated) pixels per palette colour."""
-    labels, _ = color_labels(image)
-    names = list(PALETTE_HUES)
-    return {c: labels == names.index(c) for c in (colors or names)}
+    blocks = segment(image).blocks
+    return {c: blocks[c] for c in (colors or PALETTE_HUES)}
 
 
 def bin_masks(image: np.ndarray, colors: list[str]) -> dict[str, np.ndarray]:
     """Boolean mask of pale (bin-tinted) pixels per colour, among the scene's bin `colors`."""
-    if not colors:
-        return {}
-    hues = {c: BIN_HUES[c] for c in colors}
-    labels, _ = color_labels(image, *BIN_SAT_RANGE, hues=hues, tolerance=BIN_HUE_TOLERANCE)
-    return {c: labels == i for i, c in enumerate(hues)}
+    return segment(image, list(colors)).bins
 
 
 def out_of_palette_mask(image: np.ndarray) -> np.ndarray:
     """Coloured pixels whose hue is none of the palette's, block or bin (noise, foreign colours)."""
-    block = color_labels(image)[1]
-    pale = color_labels(image, *BIN_SAT_RANGE, hues=BIN_HUES, tolerance=BIN_HUE_TOLERANCE / 2)[1]
-    return block | pale
+    return segment(image).off_palette
 
 
 @dataclass
