@@ -91,6 +91,8 @@ class SubgoalExecutor:
             return ExecutionResult(ok, why, moved, target, run.steps)
         except _StepFailure as exc:
             return ExecutionResult(False, str(exc), moved, target, run.steps)
+        except ValueError as exc:  # geometry on a frame it cannot interpret (e.g. a ray missing the table)
+            return ExecutionResult(False, f"cannot interpret the images: {exc}", moved, target, run.steps)
 
 
 @dataclass
@@ -194,9 +196,9 @@ class _Run:
 
     def _place(self, camera, obs, parts, dst, now):
         """Where the block's centre must go, and on what, from the subgoal image's components."""
-        key = next(k for k, b in parts.items() if b is dst)
-        heights, supports = vision.stack_structure(camera, parts)
-        under = supports[key]
+        key = next((k for k, b in parts.items() if b is dst), None)
+        _, supports = vision.stack_structure(camera, parts)
+        under = supports[key] if key is not None else None
         if under is not None:
             # Build on where the block beneath really is now (depth), not where the image says.
             under_color = under.split("#")[0]
