@@ -166,9 +166,9 @@ class GuidanceLogic:
                     break
                 left = deadline - time.monotonic()
                 if left <= 0 or self._closed:
-                    what = "camera frame" if frame is None else "observation context for the latest frame"
-                    raise MessageError(f"no {what} within {self.config.frame_wait_s:g} s "
-                                       f"(topic {self.config.camera_topic if frame is None else self.config.context_topic})")
+                    what, topic = ((("camera frame", self.config.camera_topic)) if frame is None else
+                                   ("observation context for the latest frame", self.config.context_topic))
+                    raise MessageError(f"no {what} within {self.config.frame_wait_s:g} s (topic {topic})")
                 self._lock.wait(left)
         image = compressed_to_numpy(frame) if isinstance(frame, CompressedImage) else image_to_numpy(frame)
         camera, state = context if context is not None else (None, None)

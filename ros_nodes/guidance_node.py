@@ -45,6 +45,7 @@ def _make_node_class():
         def on_activate(self, state):
             if self.logic is None:
                 self.logic = GuidanceLogic(self.transport, self.pipeline, self.node_config).start()
+            self.logic.pipeline = self.pipeline  # a new one after cleanup + configure
             self.logic.resume()
             return super().on_activate(state)
 
@@ -88,8 +89,16 @@ def spin_lifecycle(node) -> None:
 def main(args: list[str] | None = None) -> int:
     import rclpy
 
+    from ..errors import InterleaveError
+
     rclpy.init(args=args if args is not None else sys.argv)
-    spin_lifecycle(_make_node_class()())
+    try:
+        node = _make_node_class()()
+    except InterleaveError as exc:  # a bad parameter: one line, not a traceback
+        print(f"{NODE_NAME}: error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    spin_lifecycle(node)
     return 0
 
 

@@ -44,6 +44,10 @@ class SimBridgeConfig:
     executor_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        from ..sim_envs.registration import ENV_IDS
+
+        if self.family not in ENV_IDS:
+            raise ConfigError(f"SimBridgeConfig.family must be one of {list(ENV_IDS)}, got {self.family!r}")
         for name in ("discovery_timeout_s", "step_timeout_s"):
             if not 0 < self.__dict__[name] <= 86400:
                 raise ConfigError(f"SimBridgeConfig.{name} must be in (0, 86400], got {self.__dict__[name]}")

@@ -19,11 +19,19 @@ def main(args: list[str] | None = None) -> int:
     from .sim_bridge import SimBridge, SimBridgeConfig
     from .transport_rclpy import RclpyTransport
 
+    from ..errors import InterleaveError
+
     rclpy.init(args=args if args is not None else sys.argv)
     node = Node("sim_bridge_node")
     node.declare_parameter("episodes", 1)
-    config = declare_config(node, SimBridgeConfig)
-    bridge = SimBridge(RclpyTransport(node), config)
+    try:
+        config = declare_config(node, SimBridgeConfig)
+        bridge = SimBridge(RclpyTransport(node), config)
+    except InterleaveError as exc:  # a bad parameter: one line, not a traceback
+        print(f"sim_bridge_node: error: {exc}", file=sys.stderr)
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 2
 
     def episodes() -> None:
         for k in range(node.get_parameter("episodes").value):
