@@ -75,6 +75,8 @@ class DiffusersGeneratorConfig:
         for name, value in (("width", self.width), ("height", self.height)):
             if not 16 <= value <= 4096 or value % 16:
                 raise ConfigError(f"diffusers generator: {name} must be a multiple of 16 in 16..4096, got {value}")
+        if not (self.device in ("cpu", "mps") or self.device.startswith("cuda")):
+            raise ConfigError(f"diffusers generator: device must be cpu, cuda[:N] or mps, got {self.device!r}")
         if self.guidance_scale < 0:
             raise ConfigError(f"diffusers generator: guidance_scale must be >= 0, got {self.guidance_scale}")
         if isinstance(self.extra_call_kwargs, str):
@@ -100,6 +102,8 @@ class DiffusersGenerator(Generator):
         from diffusers.utils import logging as diffusers_logging
         from transformers.utils import logging as transformers_logging
 
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"diffusers generator: device {config.device!r} asked for, but torch sees no CUDA GPU")
         self.config = config
         self.kind = PIPELINES[config.pipeline]
         diffusers_logging.disable_progress_bar()

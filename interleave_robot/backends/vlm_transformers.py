@@ -90,6 +90,9 @@ class TransformersVLM(VLMChat):
         self.config = config
         self.directory = resolve_checkpoint(config.model, config.revision, config.cache_dir)
         import torch
+
+        if config.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"transformers VLM: device {config.device!r} asked for, but torch sees no CUDA GPU")
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
         from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
         from transformers.utils import logging as hf_logging
@@ -100,7 +103,7 @@ class TransformersVLM(VLMChat):
         try:
             model_config = AutoConfig.from_pretrained(self.directory, **common)
             if config.processor == "auto":
-                self.processor = AutoProcessor.from_pretrained(self.directory, **common)
+                self.processor = self._auto_processor(AutoProcessor, common)
             else:
                 if type(model_config) not in PROCESSOR_MAPPING:
                     raise ConfigError(f"processor=image-only: no processor class known for "
@@ -111,7 +114,7 @@ class TransformersVLM(VLMChat):
                      "float16": torch.float16}[config.dtype]
             self.model = AutoModelForImageTextToText.from_pretrained(
                 self.directory, dtype=dtype, use_safetensors=True, **common).to(config.device).eval()
-        except (OSError, ValueError, KeyError, ImportError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             if isinstance(exc, ConfigError):
                 raise
             raise BackendError(f"cannot load checkpoint {self.directory}: {exc}") from None
@@ -119,6 +122,15 @@ class TransformersVLM(VLMChat):
             raise CheckpointNotFoundError(f"checkpoint {self.directory} has no chat template")
         self._lock = threading.Lock()
         self._torch = torch
+
+    def _auto_processor(self, auto_class, common: dict):
+        try:
+            return auto_class.from_pretrained(self.directory, **common)
+        except (ImportError, OSError, ValueError) as exc:
+            # Qwen-VL processors need torchvision (and a video processor config) for video alone.
+            raise BackendError(f"cannot load the processor of {self.directory}: {str(exc).strip()[:300]} "
+                               "(on hosts without torchvision, or for checkpoints without a video processor, "
+                               "set processor=image-only)") from None
 
     def _render(self, messages: list[ChatMessage]):
         from PIL import Image

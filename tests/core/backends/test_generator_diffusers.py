@@ -83,6 +83,7 @@ def test_missing_or_incomplete_pipeline_dir(tmp_path, pix2pix_dir):
     ({"model": "d", "width": 60}, "multiple of 16"),
     ({"model": "d", "num_inference_steps": 0}, "num_inference_steps"),
     ({"model": "d", "dtype": "int8"}, "dtype"),
+    ({"model": "d", "device": "gpu0"}, "device"),
     ({"model": "d", "extra_call_kwargs": "[1]"}, "mapping"),
     ({"model": "d", "extra_call_kwargs": "{bad"}, "JSON"),
 ])
@@ -107,3 +108,12 @@ def test_diffusers_generator_behind_the_http_server(klein, serve, scene):
     remote = client.generate(GenerationRequest("move the red block", 11, scene)).image
     local = klein.generate(GenerationRequest("move the red block", 11, scene)).image
     np.testing.assert_array_equal(remote, local)
+
+
+def test_cuda_without_gpu_is_a_config_error(pix2pix_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        GENERATORS.build("diffusers", {"model": str(pix2pix_dir), "pipeline": "instruct-pix2pix", "device": "cuda"})

@@ -8,7 +8,7 @@ import pytest
 
 from interleave_robot.backends.vlm_base import ChatMessage
 from interleave_robot.backends.vlm_transformers import TransformersVLM, TransformersVLMConfig, resolve_checkpoint
-from interleave_robot.errors import CheckpointNotFoundError, ConfigError, ImageError
+from interleave_robot.errors import BackendError, CheckpointNotFoundError, ConfigError, ImageError
 from interleave_robot.registry import VLM_BACKENDS
 
 
@@ -88,3 +88,22 @@ def test_bad_messages_are_typed_errors(tiny_vlm):
         ChatMessage("robot", ["hi"])
     with pytest.raises(ImageError):
         ChatMessage("user", [np.zeros((4, 4), dtype=np.uint8)])
+
+
+def test_cuda_without_gpu_is_a_config_error(tiny_vlm_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this host has a GPU")
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        VLM_BACKENDS.build("transformers", {"model": str(tiny_vlm_dir), "device": "cuda:0"})
+
+
+def test_auto_processor_without_torchvision_names_the_fix(tiny_vlm_dir):
+    """Qwen-VL's AutoProcessor wants torchvision for its video processor; the error says what to set."""
+    import importlib.util
+
+    if importlib.util.find_spec("torchvision") is not None:
+        pytest.skip("torchvision is installed here")
+    with pytest.raises(BackendError, match="processor=image-only"):
+        VLM_BACKENDS.build("transformers", {"model": str(tiny_vlm_dir), "processor": "auto"})
