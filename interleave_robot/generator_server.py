@@ -100,6 +100,8 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            if self.close_connection:  # tell keep-alive clients not to reuse this connection
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
