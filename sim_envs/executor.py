@@ -40,7 +40,7 @@ class ExecutorConfig:
     travel_clearance: float = 0.10  # carry height above the highest point on the way
     position_tolerance: float = 0.004  # a waypoint is reached within this distance
     max_waypoint_steps: int = 120  # env steps allowed to reach one waypoint
-    grip_steps: int = 25  # env steps to close or open the fingers
+    grip_steps: int = 8  # env steps to close or open the fingers (they take ~3)
     release_drop: float = 0.004  # let go this far above the support
     success_pixels: float = 3.0  # final block centroid within this of the subgoal image's
     move_pixels: int = 6  # changed pixels for a colour to count as moved
