@@ -1,7 +1,8 @@
 """Split mode: guidance, planner, critic and generator as separate nodes.
 
 On the robot computer:  ros2 launch interleave_robot guidance_split_launch.py generator:=false
-On the GPU host:        ros2 launch interleave_robot guidance_split_launch.py guidance:=false planner:=false critic:=false
+On the GPU host:        ros2 launch interleave_robot guidance_split_launch.py \
+                            guidance:=false planner:=false critic:=false
 (or, without ROS on the GPU host: interleave-robot-node generator --params split_params.yaml)
 """
 from launch import LaunchDescription
