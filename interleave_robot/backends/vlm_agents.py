@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+import threading
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -66,6 +67,7 @@ class VLMAgentConfig:
     # Extra tries after a malformed answer, showing the model the parser's reason (the pipeline may retry too).
     format_retries: int = 1
     system_prompt: str = ""
+    share_vlm: bool = True  # agents with the same vlm and vlm_options share one loaded model
 
     def __post_init__(self):
         if isinstance(self.vlm_options, str):
@@ -100,8 +102,37 @@ class VLMCriticConfig(VLMAgentConfig):
     pass
 
 
+class _SharedVLMs:
+    """VLMs built from identical (backend, options) and shared by the agents of this process, so a
+    planner and a critic on the same checkpoint load it once. Reference-counted: the last release closes it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], list] = {}  # key -> [vlm, users]
+
+    def acquire(self, name: str, options: dict) -> tuple[tuple[str, str], VLMChat]:
+        key = (name, json.dumps(options, sort_keys=True, default=str))
+        with self._lock:  # held while building: a second agent waits instead of loading the model twice
+            if key not in self._entries:
+                self._entries[key] = [VLM_BACKENDS.build(name, options), 0]
+            entry = self._entries[key]
+            entry[1] += 1
+            return key, entry[0]
+
+    def release(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            entry = self._entries[key]
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._entries[key]
+                entry[0].close()
+
+
+SHARED_VLMS = _SharedVLMs()
+
+
 class _VLMAgent:
-    """Shared machinery: owns (or borrows) a VLM, asks it, retries malformed answers."""
+    """Shared machinery: owns, shares or borrows a VLM, asks it, retries malformed answers."""
 
     template_name: str
     template_fields: tuple[str, ...]
@@ -109,9 +140,14 @@ class _VLMAgent:
     def __init__(self, config: VLMAgentConfig, vlm: VLMChat | None = None):
         self.config = config
         self.template = load_template(config.template, self.template_name, self.template_fields)
-        # A VLM passed in is shared (e.g. one model for planner and critic) and not closed here.
-        self._owns_vlm = vlm is None
-        self.vlm: VLMChat = vlm if vlm is not None else VLM_BACKENDS.build(config.vlm, config.vlm_options)
+        self._shared_key = None
+        self._owns_vlm = False
+        if vlm is not None:  # borrowed: the caller closes it
+            self.vlm = vlm
+        elif config.share_vlm:
+            self._shared_key, self.vlm = SHARED_VLMS.acquire(config.vlm, config.vlm_options)
+        else:
+            self.vlm, self._owns_vlm = VLM_BACKENDS.build(config.vlm, config.vlm_options), True
 
     def _ask(self, images: list, values: dict[str, Any], parse: Callable[[str], T]) -> T:
         text = self.template.substitute({k: str(v) for k, v in values.items()})
@@ -130,8 +166,13 @@ class _VLMAgent:
         raise OutputFormatError(f"answer out of format after {1 + self.config.format_retries} tries; last: {reason}")
 
     def close(self) -> None:
-        if self._owns_vlm:
+        """Release the VLM: closed if this agent owns it or was its last sharer; idempotent."""
+        if self._shared_key is not None:
+            SHARED_VLMS.release(self._shared_key)
+            self._shared_key = None
+        elif self._owns_vlm:
             self.vlm.close()
+            self._owns_vlm = False
 
 
 class VLMPlanner(_VLMAgent, Planner):

@@ -174,3 +174,18 @@ def test_tiny_transformers_vlm_as_planner_and_critic(tiny_vlm, scene):
         critic.critique(critique_request(scene))
     planner.close()  # a shared VLM is not closed by the agents
     assert tiny_vlm.model is not None
+
+
+def test_planner_and_critic_share_one_loaded_vlm(tiny_vlm_dir):
+    options = {"model": str(tiny_vlm_dir), "vlm_options": {"processor": "image-only", "max_new_tokens": 4}}
+    planner = PLANNERS.build("vlm", options)
+    critic = CRITICS.build("vlm", options)
+    alone = CRITICS.build("vlm", {**options, "share_vlm": False})
+    assert planner.vlm is critic.vlm and alone.vlm is not planner.vlm
+    planner.close()
+    planner.close()  # idempotent: releases once
+    assert critic.vlm.model is not None  # still used by the critic
+    critic.close()
+    assert critic.vlm.model is None  # the last sharer closed it
+    alone.close()
+    assert alone.vlm.model is None
