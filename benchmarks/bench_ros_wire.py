@@ -22,6 +22,7 @@ import numpy as np
 
 DOMAIN = 200 + os.getpid() % 30
 MESSAGE_KB = -1  # DDSConfig.max_message_kb: -1 is the loopback default (64 kB datagrams)
+QOS = "reliable"  # the wire profile of the image topic: reliable, or sensor_data (best effort, as cameras)
 
 
 def _bare_types():
@@ -61,7 +62,7 @@ def subscriber(kind: str, seconds: float) -> None:
         from interleave_robot.ros_nodes.messages import Image
 
         t = _transport()
-        t.subscribe("/bench/image", Image, qos.RELIABLE,
+        t.subscribe("/bench/image", Image, qos.profile(QOS),
                     lambda m: (image_to_numpy(m), note(m.header.stamp.to_nanoseconds())))
     else:
         from cyclonedds.core import Listener
@@ -85,7 +86,7 @@ def subscriber(kind: str, seconds: float) -> None:
 
         listener = Listener(on_data_available=on_data)
         topic = Topic(dp, "bench_blob", Blob)
-        reader = DataReader(dp, topic, _cyclone_qos(qos.RELIABLE), listener=listener)  # noqa: F841 (kept alive)
+        reader = DataReader(dp, topic, _cyclone_qos(qos.profile(QOS)), listener=listener)  # noqa: F841 (kept alive)
     print("ready", flush=True)
     deadline = time.monotonic() + seconds * 4 + 30
     while time.monotonic() < deadline and (not first or time.perf_counter() - first[0] < seconds):
@@ -95,7 +96,7 @@ def subscriber(kind: str, seconds: float) -> None:
 
 def run_wire(kind: str, seconds: float, image: np.ndarray, rate_hz: float | None) -> dict:
     child = subprocess.Popen([sys.executable, __file__, "--child", kind, "--seconds", str(seconds),
-                              "--domain", str(DOMAIN), "--max-message-kb", str(MESSAGE_KB)],
+                              "--domain", str(DOMAIN), "--max-message-kb", str(MESSAGE_KB), "--qos", QOS],
                              stdout=subprocess.PIPE, text=True)
     assert child.stdout.readline().strip() == "ready"
     from interleave_robot.ros_nodes import qos
@@ -105,7 +106,7 @@ def run_wire(kind: str, seconds: float, image: np.ndarray, rate_hz: float | None
         from interleave_robot.ros_nodes.messages import Image
 
         t = _transport()
-        pub = t.publisher("/bench/image", Image, qos.RELIABLE)
+        pub = t.publisher("/bench/image", Image, qos.profile(QOS))
         send = lambda: pub.publish(numpy_to_image(image, make_header(time.time_ns() * 1e-9)))  # noqa: E731
         matched = pub.matched_count
     else:
@@ -119,7 +120,7 @@ def run_wire(kind: str, seconds: float, image: np.ndarray, rate_hz: float | None
         Blob = _bare_types()
         dp = DomainParticipant(DOMAIN)
         topic = Topic(dp, "bench_blob", Blob)
-        writer = DataWriter(dp, topic, _cyclone_qos(qos.RELIABLE))
+        writer = DataWriter(dp, topic, _cyclone_qos(qos.profile(QOS)))
         payload = image.tobytes()
         send = lambda: writer.write(Blob(stamp_ns=time.time_ns(), data=payload))  # noqa: E731
         matched = lambda: len(writer.get_matched_subscriptions())  # noqa: E731
@@ -219,7 +220,7 @@ def bench_node_overhead(image: np.ndarray, steps: int = 20) -> dict:
 
 
 def main() -> int:
-    global DOMAIN, MESSAGE_KB
+    global DOMAIN, MESSAGE_KB, QOS
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--width", type=int, default=640)
@@ -228,13 +229,15 @@ def main() -> int:
     parser.add_argument("--domain", type=int, default=DOMAIN, help="DDS domain id (loopback only)")
     parser.add_argument("--max-message-kb", type=int, default=-1,
                         help="DDS datagram size in kB (-1: the loopback default, 64; 0: Cyclone's default)")
+    parser.add_argument("--qos", default="reliable", choices=["reliable", "sensor_data"],
+                        help="QoS of the image topic (sensor_data: best effort keep last 5, as a camera)")
     args = parser.parse_args()
-    DOMAIN, MESSAGE_KB = args.domain, args.max_message_kb
+    DOMAIN, MESSAGE_KB, QOS = args.domain, args.max_message_kb, args.qos
     if args.child:
         subscriber(args.child, args.seconds)
         return 0
     image = np.random.default_rng(0).integers(0, 256, size=(args.height, args.width, 3), dtype=np.uint8)
-    results = {"image": f"{args.width}x{args.height} rgb8", "max_message_kb": MESSAGE_KB,
+    results = {"image": f"{args.width}x{args.height} rgb8", "max_message_kb": MESSAGE_KB, "qos": QOS,
                "serialization": bench_serialization(image)}
     s = results["serialization"]
     print(f"serialize {results['image']}: naive sequence<uint8> {s['naive_ms']:.2f} ms, bulk {s['bulk_ms']:.3f} ms "
