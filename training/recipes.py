@@ -8,7 +8,7 @@
     ...
 
 Unknown keys and bad values raise ConfigError naming them. `trl_options` passes further
-options straight to trl's SFTConfig/GRPOConfig (e.g. `deepspeed`, `gradient_checkpointing`).
+options straight to trl's SFTConfig/GRPOConfig (e.g. `deepspeed`, `max_length`).
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ class TrainCommon:
     max_rows: int | None = None  # use only the first N rows of the split
     logging_steps: int = 10
     bf16: bool = False
+    gradient_checkpointing: bool = False  # trl turns it on by default; it only costs time on tiny models
     trl_options: dict = field(default_factory=dict)
 
     def __post_init__(self):

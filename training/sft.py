@@ -46,7 +46,8 @@ def trl_common(recipe) -> dict:
     return dict(output_dir=str(Path(recipe.output_dir) / "trainer"), max_steps=recipe.max_steps,
                 learning_rate=recipe.learning_rate, per_device_train_batch_size=recipe.batch_size,
                 gradient_accumulation_steps=recipe.grad_accum, seed=recipe.seed, data_seed=recipe.seed,
-                logging_steps=recipe.logging_steps, bf16=recipe.bf16, report_to="none", save_strategy="no",
+                logging_steps=recipe.logging_steps, bf16=recipe.bf16, report_to="none",
+                gradient_checkpointing=recipe.gradient_checkpointing, save_strategy="no",
                 use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=False)
 
 
