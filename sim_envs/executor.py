@@ -219,8 +219,8 @@ class _Run:
     def _bins(self, camera, obs) -> list[np.ndarray]:
         """Centres of the bins in view (from depth)."""
         masks = vision.bin_masks(obs.image, [b.color for b in self.spec.bins])
-        found = [vision.bin_center_from_depth(camera, m, obs.depth) for m in masks.values()]
-        return [c for c in found if c is not None]
+        regions = [vision.largest_blob(m) for m in masks.values()]  # one region per bin; drop specks
+        return [vision.bin_center_from_depth(camera, r.mask, obs.depth) for r in regions if r is not None]
 
     def _obstacles(self, camera, obs, skip: vision.Blob) -> list[tuple[float, float, float, float, float]]:
         """Boxes the open fingers must not come down on: (cx, cy, half x, half y, top z):

@@ -224,7 +224,8 @@ def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndar
     refs = [spec.get(r) for r in subgoal.reference]
     for ref in refs:
         if ref.kind == "bin":
-            blob = vision.merged_blob(bins_before[ref.color] | bins_after[ref.color])
+            # A bin is one region: specks of its tint elsewhere (shaded edges of another bin) are not it.
+            blob = vision.largest_blob(bins_before[ref.color] | bins_after[ref.color])
             if blob is None:
                 return f"the {ref.words} is not visible"
             state.positions[ref.name] = _bin_center(camera, blob)

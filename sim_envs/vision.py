@@ -146,6 +146,12 @@ def blobs(mask: np.ndarray, min_area: int = 4) -> list[Blob]:
     return sorted(found, key=lambda b: -b.area)
 
 
+def largest_blob(mask: np.ndarray, min_area: int = 4) -> Blob | None:
+    """The largest connected component of `mask` (None if there is none of min_area)."""
+    found = blobs(mask, min_area)
+    return found[0] if found else None
+
+
 def merged_blob(mask: np.ndarray, min_area: int = 4) -> Blob | None:
     """All pixels of `mask` as one blob (None if fewer than min_area)."""
     area = int(mask.sum())
