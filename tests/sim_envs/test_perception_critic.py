@@ -117,3 +117,30 @@ def test_bad_inputs_are_typed_errors(steps):
 def test_registered_as_perception():
     critic = CRITICS.build("perception", {"move_pixels": "8"})
     assert isinstance(critic, PerceptionCritic) and critic.config.move_pixels == 8
+
+
+def test_neighbouring_pale_bins_do_not_shift_each_other():
+    """Sort seed 7: the yellow bin's shaded edges have the orange bin's tint; the orange bin must
+    still be located from its own region (this once rejected right images as wrong_place)."""
+    import gymnasium as gym
+
+    import interleave_robot.sim_envs  # noqa: F401  (registers the env ids)
+
+    env = gym.make("InterleaveRobot/Sort-v0")
+    _, info = env.reset(seed=7)
+    observation = env.unwrapped.observation()
+    env.close()
+    task = info["task"]
+    spec = SceneSpec.from_dict(task.spec["scene"])
+    assert {b.color for b in spec.bins} >= {"orange", "yellow"}
+    generator = _generator("none")
+    critic = PerceptionCritic()
+    image, state = observation.image, observation.state
+    for subgoal in goal_of(task.spec):
+        prompt = natural_phrases(subgoal, spec)[0]
+        result = generator.generate(GenerationRequest(prompt=prompt, seed=0, source_image=image, source_state=state))
+        verdict = critic.critique(CritiqueRequest(image, result.image, prompt, prompt, task=task,
+                                                  camera=observation.camera))
+        assert verdict.success, verdict.reason
+        image, state = result.image, result.state
+    generator.close()
