@@ -7,7 +7,9 @@ Terms (each in [0, 1]):
 - semantic / quality: the refined prompt is run through the simulated generator on the
   original source snapshot, and the result compared with the ground-truth subgoal state
   (semantic: the step's relation holds and no other object is off its ground-truth place;
-  quality: the regenerated image has no image-level fault, per the generator's ground truth);
+  quality: the regenerated image has no image-level fault, per the generator's ground truth,
+  and the generator could read the refined prompt at all: an unreadable prompt returns the
+  source image unedited and gets 0);
 - task: the executor follows the regenerated subgoal image in MuJoCo from the source state;
   1 when the step's relation then holds in physics (and, on the last step, the whole task).
 On a ground-truth success the regeneration is skipped and semantic = quality = task = 0.5 (the

@@ -89,7 +89,9 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     state = result.state.state
     semantic = float(relation_holds(source.spec, state, subgoal)
                      and others_in_place(source.spec, state, gt.state, subgoal.obj))
-    quality = 0.0 if fault in IMAGE_FAULTS else 1.0
+    # A prompt the editor could not read yields the source image back: no edit, no quality credit
+    # (a measured GRPO run learned to write unreadable refine prompts to collect it).
+    quality = 0.0 if fault in IMAGE_FAULTS or fault == "unparsed" else 1.0
     task = None
     if config.use_task:
         from .task_term import task_completion

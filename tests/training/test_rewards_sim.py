@@ -48,15 +48,17 @@ def test_step_terms_on_hand_made_answers(rows):
     try:
         cases = [(failed, answer(False, failed["explicit_prompt"])),  # refine prompt that fixes the fault
                  (failed, answer(False, wrong_prompt(failed))),  # refine prompt that does not
+                 (failed, answer(False, "Move the block so that it is.")),  # unreadable refine prompt
                  (failed, answer(True)),  # wrong verdict: the faulty image would be accepted
                  (ok, answer(True)),  # correct acceptance: regeneration skipped
                  (failed, "<answer>{'previous_step_success': false")]  # malformed
         terms = rewards.all_terms([c for _, c in cases], **columns([r for r, _ in cases]))
     finally:
         rewards.close()
-    fixed, unfixed, wrong, accepted, malformed = terms
+    fixed, unfixed, unreadable, wrong, accepted, malformed = terms
     assert (fixed["format"], fixed["accuracy"], fixed["semantic"], fixed["quality"]) == (1.0, 1.0, 1.0, 1.0)
     assert unfixed["accuracy"] == 1.0 and unfixed["semantic"] == 0.0
+    assert (unreadable["semantic"], unreadable["quality"], unreadable["regen_fault"]) == (0.0, 0.0, "unparsed")
     assert (wrong["accuracy"], wrong["semantic"], wrong["quality"]) == (0.0, 0.0, 0.0)
     assert (accepted["accuracy"], accepted["semantic"], accepted["quality"]) == (1.0, 0.5, 0.5)
     assert malformed == {**malformed, "format": 0.0, "accuracy": 0.0, "semantic": 0.0, "quality": 0.0}
