@@ -176,6 +176,7 @@ def _pick_place(rng, opts):
         objs.append(ObjectSpec(f"bin_{colors[-1]}", "bin", colors[-1]))
     names = [o.name for o in objs if o.kind == "block"]
     used: set[str] = set()
+    stacked: set[str] = set()
     goal = []
     fixed: dict = {}
     reserved: list = []
@@ -185,13 +186,17 @@ def _pick_place(rng, opts):
         relation = str(rng.choice(relations))
         free = [n for n in names if n not in used]
         moved = str(rng.choice(free))
-        others = [n for n in names if n != moved]
+        # A block with another one on it, or one sitting on a block, is no reference for a later
+        # step: "on" it would land on the block above, "next to" it would be at the wrong height.
+        others = [n for n in names if n != moved and n not in stacked]
         if relation == "in":
             refs = [objs[-1].name]
         else:
             k = 2 if relation == "between" else 1
             refs = [str(r) for r in rng.choice(others, size=k, replace=False)]
         used.update([moved, *refs])
+        if relation == "on":
+            stacked.update([moved, *refs])
         goal.append(Subgoal(moved, relation, refs))
         if relation == "between" and not set(refs) & set(fixed):
             # Two references side by side (along x) with room for a block between them.

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "serve-generator": "interleave_robot.cli.serve_generator_cmd",
     "demo": "interleave_robot.sim_envs.cli_demo",
     "bench": "interleave_robot.sim_envs.cli_bench",
+    "metaworld": "interleave_robot.sim_envs.cli_metaworld",
     "ros-demo": "interleave_robot.ros_nodes.cli_ros_demo",
     "data": "interleave_robot.training.cli_data",
     "train": "interleave_robot.training.cli_train",
