@@ -49,6 +49,10 @@ def vision_token_ids(processor) -> list[int]:
     return [vocab[n] for n in names if n in vocab]
 
 
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def run_grpo(recipe: GRPORecipe) -> dict:
     """Train; returns (and writes) the metrics dict."""
     from trl import GRPOConfig, GRPOTrainer
@@ -87,8 +91,8 @@ def run_grpo(recipe: GRPORecipe) -> dict:
     metrics = {"kind": "grpo", "rows": len(train), "steps": trainer.state.global_step,
                "train_loss": result.training_loss, "seconds": round(time.time() - start, 1),
                "model_dir": str(model_dir), "reward_weights": dict(zip([f.__name__ for f in funcs], weights)),
-               "reward_first": {k: v[0] for k, v in series.items() if v},
-               "reward_last": {k: v[-1] for k, v in series.items() if v},
+               "reward_first": {k: _mean(v[:max(1, len(v) // 4)]) for k, v in series.items() if v},
+               "reward_last": {k: _mean(v[-max(1, len(v) // 4):]) for k, v in series.items() if v},
                "log_history": trainer.state.log_history,
                "recipe": json.loads(json.dumps(asdict(recipe), default=str))}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))

@@ -39,7 +39,7 @@ def write_results(out: str | Path) -> str:
             lines.append(f"| {label} | " + " | ".join(_f(e["reward_terms"].get(t)) for t in TERMS) + " |")
     g = stages["grpo"]
     if g:
-        lines += ["", f"GRPO training reward (trl logs, first -> last logging window): " + ", ".join(
+        lines += ["", f"GRPO training reward (trl's logged means, first -> last quarter of the run): " + ", ".join(
             f"{k} {_f(g['reward_first'].get(k))} -> {_f(v)}" for k, v in g["reward_last"].items())]
     lines += ["", "| critic in the loop | task success | episodes |", "|---|---|---|"]
     for label, name in (("none", "downstream_none"), ("perception (classical vision)", "downstream_perception"),
