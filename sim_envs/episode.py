@@ -90,7 +90,9 @@ class EpisodeRunner:
             self._envs[family] = gym.make(env_id(family), image_size=self.image_size)
         return self._envs[family]
 
-    def run(self, config: EpisodeConfig, store=None) -> EpisodeResult:
+    def run(self, config: EpisodeConfig, store=None, critic=None) -> EpisodeResult:
+        """One episode. `critic` (any interleave_robot Critic, e.g. a trained VLM critic) replaces
+        the perception critic when `config.use_critic` is set; the caller keeps ownership of it."""
         from .executor import SubgoalExecutor
         from .perception_critic import PerceptionCritic
         from .sim_generator import SimGeneratorConfig, SimulatedGenerator
@@ -110,7 +112,7 @@ class EpisodeRunner:
         self._generator.config = gen_config
         pipeline = GuidancePipeline(
             TeacherPlanner(TeacherConfig(prompt_style=config.prompt_style, seed=config.seed)), self._generator,
-            PerceptionCritic() if config.use_critic else None,
+            (critic or PerceptionCritic()) if config.use_critic else None,
             PipelineConfig(max_attempts_per_step=config.max_attempts_per_step, use_critic=config.use_critic,
                            seed=config.seed))
         trajectory = pipeline.run(info["task"], observation, store=store)
