@@ -14,6 +14,7 @@ import sys
 import time
 
 from ..errors import ConfigError
+from ..sim_envs.cli_demo import add_episode_arguments
 
 HELP = "run the simulated task end to end over ROS 2 topics (Cyclone DDS on 127.0.0.1) and print the demo summary"
 TRANSPORTS = ("dds",)
@@ -22,13 +23,7 @@ TRANSPORTS = ("dds",)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--transport", default="dds", choices=TRANSPORTS,
                         help="dds: Cyclone DDS directly with ROS 2 wire conventions (no ROS needed)")
-    parser.add_argument("--task", default="stack", help="task family: stack, sort, line or pick_place (default stack)")
-    parser.add_argument("--seed", type=int, default=0, help="task layout and generator seed (default 0)")
-    parser.add_argument("--fault-rate", type=float, default=0.3,
-                        help="simulated generator fault rate for an explicit prompt (default 0.3)")
-    parser.add_argument("--no-critic", action="store_true", help="accept every first image (no perception critic)")
-    parser.add_argument("--steps", type=int, default=None, help="number of task steps (default: the family's range)")
-    parser.add_argument("--max-attempts", type=int, default=3, help="generator attempts per step (default 3)")
+    add_episode_arguments(parser)
     parser.add_argument("--record", default=None, metavar="BAG_DIR",
                         help="record camera, plan, subgoals and status to this new MCAP ROS 2 bag folder")
     parser.add_argument("--domain-id", type=int, default=None,

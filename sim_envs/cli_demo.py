@@ -15,7 +15,8 @@ from pathlib import Path
 HELP = "run a simulated task end to end (teacher -> sim generator -> perception critic -> executor) and report it"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_episode_arguments(parser: argparse.ArgumentParser) -> None:
+    """The episode options shared by `demo` and `ros-demo`."""
     parser.add_argument("--task", default="stack", help="task family: stack, sort, line or pick_place (default stack)")
     parser.add_argument("--seed", type=int, default=0, help="task layout and generator seed (default 0)")
     parser.add_argument("--fault-rate", type=float, default=0.3,
@@ -23,6 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-critic", action="store_true", help="accept every first image (no perception critic)")
     parser.add_argument("--steps", type=int, default=None, help="number of task steps (default: the family's range)")
     parser.add_argument("--max-attempts", type=int, default=3, help="generator attempts per step (default 3)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_episode_arguments(parser)
     parser.add_argument("--out", default="runs/demo",
                         help="run directory (default runs/demo; if it already holds a run, runs/demo-2, ... is used)")
 
