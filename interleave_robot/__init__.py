@@ -10,3 +10,10 @@ from .types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, Ge
                     Plan, PlanStep, StepResult, Task, Trajectory, Verdict)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "BackendError", "BackendTimeoutError", "CheckpointNotFoundError", "ConfigError", "ImageError",
+    "InterleaveError", "OutputFormatError", "RunStoreError", "parse_plan", "parse_verdict", "GuidancePipeline",
+    "PipelineConfig", "Attempt", "CameraModel", "CritiqueRequest", "GenerationRequest", "GenerationResult",
+    "Observation", "Plan", "PlanStep", "StepResult", "Task", "Trajectory", "Verdict",
+]
