@@ -10,12 +10,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from interleave_robot.backends.vlm_transformers import PROCESSORS  # the processors the critic backend loads with
 from interleave_robot.errors import CheckpointNotFoundError, ConfigError
 
 log = logging.getLogger(__name__)
 
-DTYPES = ("float32", "bfloat16", "float16")
-PROCESSORS = ("auto", "image-only")
+DTYPES = ("float32", "bfloat16", "float16")  # training needs an explicit dtype (no "auto")
 
 
 @dataclass
