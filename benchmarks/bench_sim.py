@@ -92,7 +92,7 @@ def episodes_per_minute(n: int) -> dict:
 
 
 def scaling(n: int) -> dict:
-    from interleave_robot.sim_envs.cli_bench import run_jobs
+    from interleave_robot.sim_envs.bench_cmd import run_jobs
 
     jobs = [{"task": "stack", "fault_rate": 0.3, "critic": True, "seed": s, "requested_steps": 3, "max_attempts": 3}
             for s in range(n)]

@@ -2,11 +2,11 @@
 
 Light to import: heavy libraries load inside the backends that need them.
 """
-from .errors import (BackendError, BackendTimeoutError, CheckpointNotFoundError, ConfigError, ImageError,
+from interleave_robot.errors import (BackendError, BackendTimeoutError, CheckpointNotFoundError, ConfigError, ImageError,
                      InterleaveError, OutputFormatError, RunStoreError)
-from .parsing import parse_plan, parse_verdict
-from .pipeline import GuidancePipeline, PipelineConfig
-from .types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation,
+from interleave_robot.parsing import parse_plan, parse_verdict
+from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
+from interleave_robot.types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation,
                     Plan, PlanStep, StepResult, Task, Trajectory, Verdict)
 
 __version__ = "0.1.0"

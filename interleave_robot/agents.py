@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from .types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
+from interleave_robot.types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
 
 
 class Planner(ABC):

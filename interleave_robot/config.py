@@ -10,7 +10,7 @@ import types
 import typing
 from typing import Any
 
-from .errors import ConfigError
+from interleave_robot.errors import ConfigError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}

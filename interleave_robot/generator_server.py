@@ -18,10 +18,10 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .agents import Generator
-from .errors import BackendError, BackendTimeoutError, ConfigError, ImageError
-from .images import image_from_base64, image_to_base64
-from .types import GenerationRequest
+from interleave_robot.agents import Generator
+from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, ImageError
+from interleave_robot.images import image_from_base64, image_to_base64
+from interleave_robot.types import GenerationRequest
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageError
+from interleave_robot.errors import ImageError
 
 MAX_IMAGE_SIDE = 8192
 MAX_IMAGE_BYTES = 64 * 1024 * 1024

@@ -25,8 +25,8 @@ import json
 import re
 from typing import Any
 
-from .errors import OutputFormatError
-from .types import Plan, PlanStep, Verdict
+from interleave_robot.errors import OutputFormatError
+from interleave_robot.types import Plan, PlanStep, Verdict
 
 MAX_TEXT_CHARS = 200_000  # a model answer longer than this is refused before any parsing
 MAX_PLAN_STEPS = 64

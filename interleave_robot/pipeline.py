@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from .agents import Critic, Generator, Planner
-from .errors import BackendError, BackendTimeoutError, ConfigError, InterleaveError, OutputFormatError
-from .events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event, Listener
-from .images import check_image
-from .types import (Attempt, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
+from interleave_robot.agents import Critic, Generator, Planner
+from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, InterleaveError, OutputFormatError
+from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event, Listener
+from interleave_robot.images import check_image
+from interleave_robot.types import (Attempt, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
                     StepResult, Task, Trajectory, Verdict)
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def _mix64(x: int) -> int:
     return x ^ (x >> 31)
 
 
-def derive_seed(base: int, step_number: int, attempt_index: int) -> int:
+def attempt_seed(base: int, step_number: int, attempt_index: int) -> int:
     """The generator seed of (run seed, step, attempt): deterministic, distinct per attempt,
     31 bits so that every backend (torch, numpy, HTTP servers) accepts it."""
     x = base & _MASK64
@@ -159,10 +159,10 @@ class GuidancePipeline:
         if not isinstance(observation, Observation):
             raise ConfigError(f"observation must be an Observation, got {type(observation).__name__}")
         check_image(observation.image, "observation image")
-        return _Run(self, task, observation, list(listeners or []), store).execute()
+        return _PipelineRun(self, task, observation, list(listeners or []), store).execute()
 
 
-class _Run:
+class _PipelineRun:
     """The state of one run: trajectory, counters, listeners, the timeout worker."""
 
     def __init__(self, pipe: GuidancePipeline, task: Task, observation: Observation, listeners: list, store):
@@ -284,7 +284,7 @@ class _Run:
     def attempt(self, step: PlanStep, index: int, prompt: str, source, state, plan: Plan) -> Attempt:
         """One generator call and, when it gave an image, the critic's verdict on it."""
         attempt = Attempt(step_number=step.step_number, attempt_index=index, prompt=prompt,
-                          seed=derive_seed(self.cfg.seed, step.step_number, index))
+                          seed=attempt_seed(self.cfg.seed, step.step_number, index))
         self.calls += 1
         t0 = time.perf_counter()
         try:

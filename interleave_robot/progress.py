@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
+from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
 
 _PREVIEW = 70
 

@@ -10,8 +10,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import build_config
-from .errors import ConfigError
+from interleave_robot.config import build_config
+from interleave_robot.errors import ConfigError
 
 
 @dataclass

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .progress import describe_attempt
-from .store import INTERRUPTED, RunStore, path_inside
-from .types import Attempt, StepResult, Trajectory
+from interleave_robot.progress import describe_attempt
+from interleave_robot.store import INTERRUPTED, RunStore, path_inside
+from interleave_robot.types import Attempt, StepResult, Trajectory
 
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}

@@ -33,9 +33,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import RunStoreError
-from .images import load_image, save_png
-from .types import Attempt, Observation, Plan, StepResult, Task, Trajectory
+from interleave_robot.errors import RunStoreError
+from interleave_robot.images import load_image, save_png
+from interleave_robot.types import Attempt, Observation, Plan, StepResult, Task, Trajectory
 
 TRAJECTORY = "trajectory.jsonl"
 MAX_RECORD_CHARS = 50_000_000  # a record larger than this is treated as corrupt
@@ -190,7 +190,7 @@ class RunStore:
 
     def load_observation(self) -> Observation:
         """The run's observation (image from observation.png; camera and metadata from run.json)."""
-        from .types import CameraModel
+        from interleave_robot.types import CameraModel
 
         info = self.info.get("observation") or {}
         camera = info.get("camera")

@@ -9,7 +9,7 @@ Importing this package imports nothing heavy; the modules load Cyclone DDS or rc
   planner/generator/critic nodes of the split mode; node_setup.py, ros_params.py: options.
 - guidance_node.py, agent_nodes.py, sim_bridge_node.py: rclpy entry points (`ros2 run`);
   dds_main.py: the same nodes over DDS without ROS (`interleave-robot-node`).
-- sim_bridge.py: the MuJoCo env as a robot on topics; cli_ros_demo.py: `interleave-robot ros-demo`.
+- sim_bridge.py: the MuJoCo env as a robot on topics; ros_demo_cmd.py: `interleave-robot ros-demo`.
 - recording.py: the guidance stream to an MCAP ROS 2 bag.
 - interfaces/interleave_robot_interfaces: the Subgoal message package (ament_cmake).
 """

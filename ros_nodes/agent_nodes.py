@@ -14,11 +14,11 @@ def _make_node_class(role: str):
     from rclpy.lifecycle import Node as LifecycleNode
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    from ..errors import InterleaveError
-    from .node_setup import config_from_parameters
-    from .ros_params import declare_values
-    from .split_logic import AgentServer, AgentServerConfig
-    from .transport_rclpy import RclpyTransport
+    from interleave_robot.errors import InterleaveError
+    from interleave_robot.ros_nodes.node_setup import config_from_parameters
+    from interleave_robot.ros_nodes.ros_params import declare_values
+    from interleave_robot.ros_nodes.split_logic import AgentServer, AgentServerConfig
+    from interleave_robot.ros_nodes.transport_rclpy import RclpyTransport
 
     class AgentNode(LifecycleNode):
         def __init__(self):
@@ -68,7 +68,7 @@ def _make_node_class(role: str):
 def _main(role: str, args: list[str] | None) -> int:
     import rclpy
 
-    from .guidance_node import spin_lifecycle
+    from interleave_robot.ros_nodes.guidance_node import spin_lifecycle
 
     rclpy.init(args=args if args is not None else sys.argv)
     spin_lifecycle(_make_node_class(role)())

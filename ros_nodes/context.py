@@ -16,8 +16,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ConfigError, InterleaveError
-from ..types import CameraModel, Task
+from interleave_robot.errors import ConfigError, InterleaveError
+from interleave_robot.types import CameraModel, Task
 
 MAX_TASK_CHARS = 20_000
 MAX_JSON_CHARS = 4_000_000  # an observation context or a split-mode message (base64 images)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ImageError
-from ..images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, check_image, decode_image_bytes, encode_png
-from .messages import CompressedImage, Header, Image, Time
+from interleave_robot.errors import ImageError
+from interleave_robot.images import MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, check_image, decode_image_bytes, encode_png
+from interleave_robot.ros_nodes.messages import CompressedImage, Header, Image, Time
 
 # encoding -> (channels, the channel slice that reads it as RGB, or None for mono). Slices,
 # not index lists: numpy then makes views, and a 640x480 frame converts in one copy.

@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 
-from ..errors import InterleaveError
+from interleave_robot.errors import InterleaveError
 
 NODES = ("guidance", "planner", "generator", "critic", "sim_bridge")
 
@@ -49,17 +49,17 @@ def _overrides(items: list[str]) -> dict:
 
 def start_node(node: str, transport, values: dict):
     """Build and start one node's logic on `transport`; returns an object with close()-like stop."""
-    from .guidance_logic import GuidanceLogic, GuidanceNodeConfig
-    from .node_setup import AgentsConfig
-    from .ros_params import split_parameters
-    from .split_logic import AgentServer, AgentServerConfig
+    from interleave_robot.ros_nodes.guidance_logic import GuidanceLogic, GuidanceNodeConfig
+    from interleave_robot.ros_nodes.node_setup import AgentsConfig
+    from interleave_robot.ros_nodes.ros_params import split_parameters
+    from interleave_robot.ros_nodes.split_logic import AgentServer, AgentServerConfig
 
     values = {k: v for k, v in values.items() if k not in ("autostart", "episodes")}
     if node == "guidance":
         node_config, agents = split_parameters(values, GuidanceNodeConfig, AgentsConfig)
         return GuidanceLogic(transport, agents.build(transport, node_config.state_codec), node_config).start()
     if node == "sim_bridge":
-        from .sim_bridge import SimBridge, SimBridgeConfig
+        from interleave_robot.ros_nodes.sim_bridge import SimBridge, SimBridgeConfig
 
         (config,) = split_parameters(values, SimBridgeConfig)
         return SimBridge(transport, config)
@@ -69,8 +69,8 @@ def start_node(node: str, transport, values: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .ros_params import yaml_parameters
-    from .transport_dds import DDSConfig, DDSTransport
+    from interleave_robot.ros_nodes.ros_params import yaml_parameters
+    from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -24,15 +24,15 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..errors import ConfigError, InterleaveError
-from ..events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
-from ..pipeline import GuidancePipeline
-from ..types import Observation, Task
-from . import qos
-from .context import MessageError, StateCodec, parse_context, parse_task
-from .conversion import ENCODINGS, check_image_msg, compressed_to_numpy, image_to_numpy, make_header, numpy_to_image
-from .messages import CompressedImage, Image, String, Subgoal
-from .transport import Transport
+from interleave_robot.errors import ConfigError, InterleaveError
+from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
+from interleave_robot.pipeline import GuidancePipeline
+from interleave_robot.types import Observation, Task
+from interleave_robot.ros_nodes import qos
+from interleave_robot.ros_nodes.context import MessageError, StateCodec, parse_context, parse_task
+from interleave_robot.ros_nodes.conversion import ENCODINGS, check_image_msg, compressed_to_numpy, image_to_numpy, make_header, numpy_to_image
+from interleave_robot.ros_nodes.messages import CompressedImage, Image, String, Subgoal
+from interleave_robot.ros_nodes.transport import Transport
 
 log = logging.getLogger(__name__)
 MAX_CONTEXTS = 16  # observation contexts kept, to pair with a frame of the same stamp

@@ -19,11 +19,11 @@ def _make_node_class():
     from rclpy.lifecycle import Node as LifecycleNode
     from rclpy.lifecycle import TransitionCallbackReturn
 
-    from ..errors import InterleaveError
-    from .guidance_logic import GuidanceLogic, GuidanceNodeConfig
-    from .node_setup import AgentsConfig, close_pipeline
-    from .ros_params import declare_config
-    from .transport_rclpy import RclpyTransport
+    from interleave_robot.errors import InterleaveError
+    from interleave_robot.ros_nodes.guidance_logic import GuidanceLogic, GuidanceNodeConfig
+    from interleave_robot.ros_nodes.node_setup import AgentsConfig, close_pipeline
+    from interleave_robot.ros_nodes.ros_params import declare_config
+    from interleave_robot.ros_nodes.transport_rclpy import RclpyTransport
 
     class GuidanceNode(LifecycleNode):
         def __init__(self):
@@ -89,7 +89,7 @@ def spin_lifecycle(node) -> None:
 def main(args: list[str] | None = None) -> int:
     import rclpy
 
-    from ..errors import InterleaveError
+    from interleave_robot.errors import InterleaveError
 
     rclpy.init(args=args if args is not None else sys.argv)
     try:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import MISSING, dataclass, field, fields
 
-from ..config import build_config
-from ..errors import ConfigError
-from ..pipeline import GuidancePipeline, PipelineConfig
-from ..registry import CRITICS, GENERATORS, PLANNERS
-from .split_logic import RemoteAgentConfig, RemoteCritic, RemoteGenerator, RemotePlanner
-from .transport import Transport
+from interleave_robot.config import build_config
+from interleave_robot.errors import ConfigError
+from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
+from interleave_robot.registry import CRITICS, GENERATORS, PLANNERS
+from interleave_robot.ros_nodes.split_logic import RemoteAgentConfig, RemoteCritic, RemoteGenerator, RemotePlanner
+from interleave_robot.ros_nodes.transport import Transport
 
 MODES = ("all_in_one", "split")
 _REMOTE = {"planner": RemotePlanner, "generator": RemoteGenerator, "critic": RemoteCritic}

@@ -16,11 +16,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError
-from . import qos as qos_profiles
-from .messages import Image, String, Subgoal, register_custom_types, ros_type_name
-from .qos import QosProfile
-from .transport import Transport
+from interleave_robot.errors import ConfigError
+from interleave_robot.ros_nodes import qos as qos_profiles
+from interleave_robot.ros_nodes.messages import Image, String, Subgoal, register_custom_types, ros_type_name
+from interleave_robot.ros_nodes.qos import QosProfile
+from interleave_robot.ros_nodes.transport import Transport
 
 DISTROS = ("humble", "jazzy")
 BAG_VERSION = 8  # rosbag2 metadata version written (Iron/Jazzy); see docs/ROS2.md for Humble

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ConfigError
-from .node_setup import config_from_parameters, parameter_defaults
+from interleave_robot.errors import ConfigError
+from interleave_robot.ros_nodes.node_setup import config_from_parameters, parameter_defaults
 
 
 def declare_values(node, config_class: type) -> dict:

@@ -16,12 +16,12 @@ import queue
 import time
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from . import qos
-from .context import StateCodec, context_message, task_message
-from .conversion import image_to_numpy, make_header, numpy_to_image
-from .messages import Image, String
-from .transport import Transport
+from interleave_robot.errors import ConfigError
+from interleave_robot.ros_nodes import qos
+from interleave_robot.ros_nodes.context import StateCodec, context_message, task_message
+from interleave_robot.ros_nodes.conversion import image_to_numpy, make_header, numpy_to_image
+from interleave_robot.ros_nodes.messages import Image, String
+from interleave_robot.ros_nodes.transport import Transport
 
 REPUBLISH_S = 0.5  # while waiting, the current frame is sent again this often (best-effort topic)
 
@@ -44,7 +44,7 @@ class SimBridgeConfig:
     executor_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        from ..sim_envs.registration import ENV_IDS
+        from interleave_robot.sim_envs.registration import ENV_IDS
 
         if self.family not in ENV_IDS:
             raise ConfigError(f"SimBridgeConfig.family must be one of {list(ENV_IDS)}, got {self.family!r}")
@@ -82,8 +82,8 @@ class SimBridge:
     def __init__(self, transport: Transport, config: SimBridgeConfig | None = None, env=None, executor=None):
         import gymnasium as gym
 
-        from ..sim_envs.executor import ExecutorConfig, SubgoalExecutor
-        from ..sim_envs.registration import env_id
+        from interleave_robot.sim_envs.executor import ExecutorConfig, SubgoalExecutor
+        from interleave_robot.sim_envs.registration import env_id
 
         self.config = config or SimBridgeConfig()
         # The registered env (with Gymnasium's wrappers), exactly what `demo` drives.

@@ -15,11 +15,11 @@ def main(args: list[str] | None = None) -> int:
     from rclpy.executors import ExternalShutdownException
     from rclpy.node import Node
 
-    from .ros_params import declare_config
-    from .sim_bridge import SimBridge, SimBridgeConfig
-    from .transport_rclpy import RclpyTransport
+    from interleave_robot.ros_nodes.ros_params import declare_config
+    from interleave_robot.ros_nodes.sim_bridge import SimBridge, SimBridgeConfig
+    from interleave_robot.ros_nodes.transport_rclpy import RclpyTransport
 
-    from ..errors import InterleaveError
+    from interleave_robot.errors import InterleaveError
 
     rclpy.init(args=args if args is not None else sys.argv)
     node = Node("sim_bridge_node")

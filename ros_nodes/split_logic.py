@@ -24,16 +24,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..agents import Critic, Generator, Planner
-from ..errors import BackendTimeoutError, ConfigError, InterleaveError
-from ..registry import REGISTRIES
-from ..types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
-from . import qos
-from .context import StateCodec
-from .messages import String
-from .split_protocol import (ROLES, decode_request, decode_response, encode_error, encode_request, encode_response,
+from interleave_robot.agents import Critic, Generator, Planner
+from interleave_robot.errors import BackendTimeoutError, ConfigError, InterleaveError
+from interleave_robot.registry import REGISTRIES
+from interleave_robot.types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
+from interleave_robot.ros_nodes import qos
+from interleave_robot.ros_nodes.context import StateCodec
+from interleave_robot.ros_nodes.messages import String
+from interleave_robot.ros_nodes.split_protocol import (ROLES, decode_request, decode_response, encode_error, encode_request, encode_response,
                              response_id)
-from .transport import Transport
+from interleave_robot.ros_nodes.transport import Transport
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 8  # requests queued on a server beyond the one it works on; more are refused

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..errors import BackendError, OutputFormatError
-from ..images import image_from_base64, image_to_base64
-from ..types import (CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
+from interleave_robot.errors import BackendError, OutputFormatError
+from interleave_robot.images import image_from_base64, image_to_base64
+from interleave_robot.types import (CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
                      Task, Verdict)
-from .context import MessageError, StateCodec, loads_object
+from interleave_robot.ros_nodes.context import MessageError, StateCodec, loads_object
 
 ROLES = ("planner", "generator", "critic")
 MAX_SPLIT_CHARS = 96 * 1024 * 1024  # base64 of the 64 MiB image bound, plus the JSON around it

@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Callable
 
-from .qos import QosProfile
+from interleave_robot.ros_nodes.qos import QosProfile
 
 Callback = Callable[[object], None]
 

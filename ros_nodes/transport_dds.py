@@ -16,9 +16,9 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
-from ..errors import ConfigError
-from .qos import QosProfile
-from .transport import Callback, Publisher, Subscription, Transport
+from interleave_robot.errors import ConfigError
+from interleave_robot.ros_nodes.qos import QosProfile
+from interleave_robot.ros_nodes.transport import Callback, Publisher, Subscription, Transport
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import array
 import logging
 import threading
 
-from . import messages as m
-from .qos import QosProfile
-from .transport import Callback, Publisher, Subscription, Transport
+from interleave_robot.ros_nodes import messages as m
+from interleave_robot.ros_nodes.qos import QosProfile
+from interleave_robot.ros_nodes.transport import Callback, Publisher, Subscription, Transport
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def _ros_class(msg_type: type) -> type:
         try:
             from interleave_robot_interfaces.msg import Subgoal
         except ImportError:
-            from ..errors import ConfigError
+            from interleave_robot.errors import ConfigError
 
             raise ConfigError("the Subgoal topic needs the interleave_robot_interfaces package (build "
                               "ros_nodes/interfaces with colcon) or subgoal_topic set to ''") from None

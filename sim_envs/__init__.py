@@ -3,7 +3,7 @@
 Importing this package registers the Gymnasium ids (registration.py), as Gymnasium's own
 packages do; it does not import mujoco (that happens when an env is made).
 """
-from .registration import ENV_IDS, env_id, register_envs
+from interleave_robot.sim_envs.registration import ENV_IDS, env_id, register_envs
 
 register_envs()
 

@@ -18,9 +18,9 @@ from interleave_robot.errors import ConfigError
 from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 from interleave_robot.types import Trajectory
 
-from .faults import NO_FAULT
-from .registration import env_id
-from .tasks import FAMILIES, MAX_STEPS
+from interleave_robot.sim_envs.faults import NO_FAULT
+from interleave_robot.sim_envs.registration import env_id
+from interleave_robot.sim_envs.tasks import FAMILIES, MAX_STEPS
 
 
 @dataclass
@@ -93,10 +93,10 @@ class EpisodeRunner:
     def run(self, config: EpisodeConfig, store=None, critic=None) -> EpisodeResult:
         """One episode. `critic` (any interleave_robot Critic, e.g. a trained VLM critic) replaces
         the perception critic when `config.use_critic` is set; the caller keeps ownership of it."""
-        from .executor import SubgoalExecutor
-        from .perception_critic import PerceptionCritic
-        from .sim_generator import SimGeneratorConfig, SimulatedGenerator
-        from .teacher import TeacherConfig, TeacherPlanner
+        from interleave_robot.sim_envs.executor import SubgoalExecutor
+        from interleave_robot.sim_envs.perception_critic import PerceptionCritic
+        from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
+        from interleave_robot.sim_envs.teacher import TeacherConfig, TeacherPlanner
 
         if config.image_size != self.image_size:
             raise ConfigError(f"this runner renders {self.image_size}px, the episode asks for {config.image_size}px")

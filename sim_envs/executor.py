@@ -25,9 +25,9 @@ import numpy as np
 
 from interleave_robot.errors import ConfigError
 
-from . import vision
-from .perception_critic import BIN_FLOOR_Z
-from .scene import BIN_HALF, BIN_WALL_HEIGHT, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, GRIPPER_HOME
+from interleave_robot.sim_envs import vision
+from interleave_robot.sim_envs.perception_critic import BIN_FLOOR_Z
+from interleave_robot.sim_envs.scene import BIN_HALF, BIN_WALL_HEIGHT, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, GRIPPER_HOME
 
 FINGER_BELOW_BODY = 0.008  # grasp with the gripper body this far below the block centre
 FINGER_TIP_BELOW_BODY = 0.01  # finger tips sit 1 cm below the gripper body's origin
@@ -81,7 +81,7 @@ class SubgoalExecutor:
     def execute(self, env, subgoal_image: np.ndarray, instruction: str = "") -> ExecutionResult:
         """Move the block the subgoal image shows moved to where it shows it; never raises for
         a scene it cannot handle (success False and the reason instead)."""
-        run = _Run(env, self.config)
+        run = _PickPlaceMotion(env, self.config)
         moved, target = None, None
         try:
             plan = run.perceive(subgoal_image, instruction)
@@ -106,11 +106,11 @@ class _Plan:
     grasp_offset: float = 0.0  # y shift of the gripper at the grasp (clears obstacles)
 
 
-class _Run:
+class _PickPlaceMotion:
     """One execution: the env, its camera and scene list, and the env-step count."""
 
     def __init__(self, env, config: ExecutorConfig):
-        from .tabletop_env import MAX_DELTA
+        from interleave_robot.sim_envs.tabletop_env import MAX_DELTA
 
         self.env = env
         self.base = env.unwrapped
@@ -177,7 +177,7 @@ class _Run:
         return max(moved, key=lambda c: changed[c])
 
     def _instructed_color(self, instruction: str) -> str | None:
-        from .language import PromptParseError, parse_instruction
+        from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
 
         try:
             return self.spec.get(parse_instruction(instruction, self.spec).obj).color
@@ -185,7 +185,7 @@ class _Run:
             return None
 
     def _name_of(self, color: str, instruction: str) -> str:
-        from .language import PromptParseError, parse_instruction
+        from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
 
         names = [b.name for b in self.spec.blocks if b.color == color]
         try:

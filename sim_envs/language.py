@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .scene import COLORS, ObjectSpec, SceneSpec
+from interleave_robot.sim_envs.scene import COLORS, ObjectSpec, SceneSpec
 
 RELATIONS = ("on", "in", "left_of", "right_of", "next_to", "between")
 

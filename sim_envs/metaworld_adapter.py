@@ -25,7 +25,7 @@ from interleave_robot.agents import Generator, Planner
 from interleave_robot.errors import BackendError, ConfigError
 from interleave_robot.types import GenerationRequest, GenerationResult, Observation, Plan, PlanStep, Task
 
-from .rendering import import_mujoco
+from interleave_robot.sim_envs.rendering import import_mujoco
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import numpy as np
 from interleave_robot.errors import ConfigError
 from interleave_robot.types import Observation, Task
 
-from .metaworld_adapter import (MetaWorldEnv, MetaWorldGeneratorConfig, MetaWorldPhaseGenerator,
+from interleave_robot.sim_envs.metaworld_adapter import (MetaWorldEnv, MetaWorldGeneratorConfig, MetaWorldPhaseGenerator,
                                 MetaWorldPhasePlanner, MetaWorldSnapshot)
 
 

@@ -26,8 +26,8 @@ from interleave_robot.errors import ConfigError
 from interleave_robot.images import check_image
 from interleave_robot.types import CritiqueRequest, Verdict
 
-from . import vision
-from .scene import BIN_HALF, BLOCK_HALF, SceneSpec, SceneState
+from interleave_robot.sim_envs import vision
+from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, SceneSpec, SceneState
 
 BIN_FLOOR_Z = 0.002  # a block in a bin rests on its 2 mm floor
 
@@ -72,7 +72,7 @@ class PerceptionCritic(Critic):
         self.config = config or PerceptionCriticConfig()
 
     def critique(self, request: CritiqueRequest) -> Verdict:
-        from .language import PromptParseError, describe_subgoal, parse_instruction
+        from interleave_robot.sim_envs.language import PromptParseError, describe_subgoal, parse_instruction
 
         before = check_image(request.before_image, "before image")
         after = check_image(request.after_image, "after image")
@@ -210,7 +210,7 @@ def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndar
     bins from their pale footprint) and judged by `placement.relation_holds`, the same
     geometry the teacher and the generator use.
     """
-    from .placement import relation_holds
+    from interleave_robot.sim_envs.placement import relation_holds
 
     target = spec.get(subgoal.obj)
     keys = after.of(target.color)

@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from .language import Subgoal
-from .scene import BIN_HALF, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, TABLE_HALF, WORKSPACE, SceneSpec, SceneState
+from interleave_robot.sim_envs.language import Subgoal
+from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, TABLE_HALF, WORKSPACE, SceneSpec, SceneState
 
 SPACING = 0.07  # centre distance of side-by-side blocks (3 cm gap: room for finger tips in x)
 ON_XY_TOL = 0.022  # a block is "on" another when centred within this (half a block)

@@ -22,11 +22,11 @@ from interleave_robot.agents import Generator
 from interleave_robot.errors import BackendError, ConfigError
 from interleave_robot.types import GenerationRequest, GenerationResult
 
-from .faults import FAULT_TYPES, UNPARSED, add_artifacts, apply_fault, draw_fault, effective_fault_rate
-from .language import PromptParseError, parse_instruction
-from .placement import apply_subgoal
-from .rendering import SceneRenderer, import_mujoco
-from .scene import BLOCK_HALF, CAMERA_NAME, COLORS, SceneSpec, SceneState, SimSnapshot, build_mjcf, park_gripper, \
+from interleave_robot.sim_envs.faults import FAULT_TYPES, UNPARSED, add_artifacts, apply_fault, draw_fault, effective_fault_rate
+from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
+from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
+from interleave_robot.sim_envs.scene import BLOCK_HALF, CAMERA_NAME, COLORS, SceneSpec, SceneState, SimSnapshot, build_mjcf, park_gripper, \
     read_state, write_state
 
 

@@ -19,10 +19,10 @@ from gymnasium import spaces
 
 from interleave_robot.types import Observation, Task
 
-from .rendering import SceneRenderer, import_mujoco
-from .scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot, build_mjcf,
+from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
+from interleave_robot.sim_envs.scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot, build_mjcf,
                     camera_model, park_gripper, read_state, write_state)
-from .tasks import TaskOptions, check_family, goal_of, goal_progress, sample_task
+from interleave_robot.sim_envs.tasks import TaskOptions, check_family, goal_of, goal_progress, sample_task
 
 MAX_DELTA = 0.015  # metres per step for an action component of 1
 SUBSTEPS = 10  # physics steps (2 ms each) per env step

@@ -16,9 +16,9 @@ import numpy as np
 
 from interleave_robot.types import Task
 
-from .language import Subgoal, natural_phrases
-from .placement import SPACING, apply_subgoal, in_workspace, is_free, relation_holds, target_position
-from .scene import BIN_HALF, BLOCK_HALF, COLORS, WORKSPACE, ObjectSpec, SceneSpec, SceneState
+from interleave_robot.sim_envs.language import Subgoal, natural_phrases
+from interleave_robot.sim_envs.placement import SPACING, apply_subgoal, in_workspace, is_free, relation_holds, target_position
+from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, COLORS, WORKSPACE, ObjectSpec, SceneSpec, SceneState
 
 FAMILIES = ("stack", "sort", "line", "pick_place")
 MAX_STEPS = {"stack": 4, "sort": 3, "line": 4, "pick_place": 2}  # what fits the workspace

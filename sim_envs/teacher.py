@@ -20,10 +20,10 @@ from interleave_robot.agents import Planner
 from interleave_robot.errors import ConfigError
 from interleave_robot.types import Observation, Plan, PlanStep, Task
 
-from .language import describe_subgoal, natural_phrases
-from .placement import apply_subgoal
-from .scene import SceneSpec, SimSnapshot
-from .tasks import goal_of
+from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
+from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot
+from interleave_robot.sim_envs.tasks import goal_of
 
 PROMPT_STYLES = ("natural", "explicit")
 _STEP_NAMES = {"on": "Stack", "in": "Put away", "left_of": "Place left", "right_of": "Place right",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scene import BLOCK_HALF, COLORS
+from interleave_robot.sim_envs.scene import BLOCK_HALF, COLORS
 
 # Hue of each palette colour in degrees. Rendering saturates bright channels (ambient +
 # diffuse light exceeds 1), which shifts hue a few degrees: measured, red 0, orange 30-34,

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from interleave_robot.errors import ConfigError
 
-from .simulate import DROP_COLUMNS, ROW_FUNCTIONS, RolloutConfig
+from interleave_robot.training.simulate import DROP_COLUMNS, ROW_FUNCTIONS, RolloutConfig
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def build_shard(config: BuildConfig, shard: int) -> tuple[int, int]:
     os.environ.setdefault("MUJOCO_GL", "egl")
     from datasets import Dataset
 
-    from .simulate import close_envs
+    from interleave_robot.training.simulate import close_envs
 
     rollout = RolloutConfig(config.fault_rate, config.attempts_per_step, config.vague_prompts)
     rows = []

@@ -19,7 +19,7 @@ FAMILIES = ("stack", "sort", "line", "pick_place")
 
 def vlm_critic_options(model_dir: str | Path) -> dict:
     """VLMCritic options for a trained checkpoint: its own prompt template, greedy decoding."""
-    from .evaluate import prompt_config_for
+    from interleave_robot.training.evaluate import prompt_config_for
 
     prompts = prompt_config_for(Path(model_dir))
     return {"vlm": "transformers", "template": prompts.critic_template, "format_retries": 1,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from interleave_robot.errors import CheckpointNotFoundError
 
-from .formatting import critic_prompt_for, load_split
-from .metrics import binary_metrics, per_fault_metrics, roc_auc
-from .prompts import AGENT_FILE, PLAIN_THINK, VERDICT_KEY, PromptConfig
-from .rewards import read_verdict
+from interleave_robot.training.formatting import critic_prompt_for, load_split
+from interleave_robot.training.metrics import binary_metrics, per_fault_metrics, roc_auc
+from interleave_robot.training.prompts import AGENT_FILE, PLAIN_THINK, VERDICT_KEY, PromptConfig
+from interleave_robot.training.rewards import read_verdict
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "<think>" + PLAIN_THINK + "</think><answer>{" + VERDICT_KEY.rstrip()
@@ -42,7 +42,7 @@ class CriticScorer:
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from .modeling import load_processor
+        from interleave_robot.training.modeling import load_processor
 
         self.dir = Path(model_dir)
         if not (self.dir / "config.json").is_file():
@@ -130,7 +130,7 @@ def summarize(success: list[bool], faults: list[str], answers: list[str], scores
 
 def reward_term_means(ds, answers: list[str], reward_config) -> dict:
     """Mean of each reward term (and the combined reward) over the answers, rows from critic-rl."""
-    from .rewards import TERMS, SimRewards, combine
+    from interleave_robot.training.rewards import TERMS, SimRewards, combine
 
     rewards = SimRewards(reward_config)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from interleave_robot.errors import ConfigError
 
-from .prompts import (PromptConfig, assistant_turn, critic_answer, critic_prompt_text, planner_prompt_text,
+from interleave_robot.training.prompts import (PromptConfig, assistant_turn, critic_answer, critic_prompt_text, planner_prompt_text,
                       user_turn)
 
 CRITIC_TEXT_COLUMNS = ["task_text", "instruction", "gen_prompt", "step_name", "success", "refine_prompt", "fault",

@@ -13,11 +13,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .formatting import load_split, to_critic_grpo
-from .modeling import load_model_and_processor, save_trained
-from .recipes import GRPORecipe
-from .rewards import SimRewards
-from .sft import trl_common, write_agent_file
+from interleave_robot.training.formatting import load_split, to_critic_grpo
+from interleave_robot.training.modeling import load_model_and_processor, save_trained
+from interleave_robot.training.recipes import GRPORecipe
+from interleave_robot.training.rewards import SimRewards
+from interleave_robot.training.sft import trl_common, write_agent_file
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .formatting import load_split
-from .metrics import roc_auc
+from interleave_robot.training.formatting import load_split
+from interleave_robot.training.metrics import roc_auc
 
 RELATIONS = ("on", "in", "left_of", "right_of", "next_to", "between")
 COLOR_NAMES = ("red", "green", "blue", "yellow", "purple", "orange")
@@ -61,7 +61,7 @@ def vision_features(ds, model_dir: str | Path, batch: int = 32) -> np.ndarray:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from .modeling import load_processor
+    from interleave_robot.training.modeling import load_processor
 
     processor = load_processor(Path(model_dir))
     model = AutoModelForImageTextToText.from_pretrained(model_dir, local_files_only=True).eval()

@@ -18,9 +18,9 @@ from pathlib import Path
 from interleave_robot.config import build_config
 from interleave_robot.errors import ConfigError
 
-from .modeling import ModelConfig
-from .prompts import PromptConfig
-from .rewards import RewardConfig
+from interleave_robot.training.modeling import ModelConfig
+from interleave_robot.training.prompts import PromptConfig
+from interleave_robot.training.rewards import RewardConfig
 
 TARGETS = ("critic", "planner")
 MAX_RECIPE_BYTES = 256 * 1024

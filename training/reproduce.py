@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    from .builders import BuildConfig, build_dataset
-    from .evaluate import evaluate_critic
-    from .formatting import corpus_for_tokenizer, load_split
-    from .modeling import ensure_checkpoint
-    from .probe import run_probes
-    from .recipes import load_recipe
-    from .rewards import RewardConfig
-    from .sft import write_agent_file
+    from interleave_robot.training.builders import BuildConfig, build_dataset
+    from interleave_robot.training.evaluate import evaluate_critic
+    from interleave_robot.training.formatting import corpus_for_tokenizer, load_split
+    from interleave_robot.training.modeling import ensure_checkpoint
+    from interleave_robot.training.probe import run_probes
+    from interleave_robot.training.recipes import load_recipe
+    from interleave_robot.training.rewards import RewardConfig
+    from interleave_robot.training.sft import write_agent_file
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,23 +94,23 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     _stage(out, "eval_init", lambda: evaluate(out / "init"))
-    from .sft import run_sft
+    from interleave_robot.training.sft import run_sft
 
     _stage(out, "sft", lambda: _brief(run_sft(sft_recipe)))
     _stage(out, "eval_sft", lambda: evaluate(out / "sft" / "model"))
     _stage(out, "probe_vision_sft", lambda: run_probes(data, out / "sft" / "model"))
-    from .grpo import run_grpo
+    from interleave_robot.training.grpo import run_grpo
 
     _stage(out, "grpo", lambda: _brief(run_grpo(grpo_recipe)))
     _stage(out, "eval_grpo", lambda: evaluate(out / "grpo" / "model"))
-    from .downstream import task_success
+    from interleave_robot.training.downstream import task_success
 
     n = args.downstream_episodes
     _stage(out, "downstream_none", lambda: task_success("none", n, 10_000 + args.seed))
     _stage(out, "downstream_perception", lambda: task_success("perception", n, 10_000 + args.seed))
     _stage(out, "downstream_grpo", lambda: task_success("vlm", n, 10_000 + args.seed,
                                                         model_dir=str(out / "grpo" / "model")))
-    from .results import write_results
+    from interleave_robot.training.results import write_results
 
     print(write_results(out), file=sys.stderr)
     return 0

@@ -139,7 +139,7 @@ class SimRewards:
     """
 
     def __init__(self, config: RewardConfig | None = None):
-        from .step_scoring import StepScorerPool
+        from interleave_robot.training.step_scoring import StepScorerPool
 
         self.config = config or RewardConfig()
         self.pool = StepScorerPool(self.config)

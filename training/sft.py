@@ -13,10 +13,10 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from .formatting import corpus_for_tokenizer, load_split, to_critic_sft, to_planner_sft
-from .modeling import load_model_and_processor, save_trained
-from .prompts import AGENT_FILE
-from .recipes import SFTRecipe
+from interleave_robot.training.formatting import corpus_for_tokenizer, load_split, to_critic_sft, to_planner_sft
+from interleave_robot.training.modeling import load_model_and_processor, save_trained
+from interleave_robot.training.prompts import AGENT_FILE
+from interleave_robot.training.recipes import SFTRecipe
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .prompts import critic_answer, grid_cell, planner_answer, project
+from interleave_robot.training.prompts import critic_answer, grid_cell, planner_answer, project
 
 IMAGE_FAULTS = ("artifact", "duplicate")
 OTHERS_TOLERANCE = 0.02

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .rewards import RewardConfig, read_verdict
-from .simulate import IMAGE_FAULTS, others_in_place
+from interleave_robot.training.rewards import RewardConfig, read_verdict
+from interleave_robot.training.simulate import IMAGE_FAULTS, others_in_place
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ _CACHE_LIMIT = 20000
 _WORKER: dict[str, Any] = {}  # a pool process's simulator objects (see _init_worker)
 
 
-def derive_seed(row_seed: int, text: str) -> int:
+def regeneration_seed(row_seed: int, text: str) -> int:
     """A 31-bit seed from the row's seed and the refined prompt (stable across processes)."""
     digest = hashlib.blake2b(f"{int(row_seed)}\0{text}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
@@ -82,7 +82,7 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     source = SimSnapshot.from_dict(json.loads(item["source_snapshot"]))
     gt = SimSnapshot.from_dict(json.loads(item["gt_snapshot"]))
     subgoal = Subgoal.from_dict(json.loads(item["subgoal"]))
-    seed = derive_seed(item["row_seed"], refine_prompt)
+    seed = regeneration_seed(item["row_seed"], refine_prompt)
     result = workspace["generator"].generate(GenerationRequest(
         prompt=refine_prompt, seed=seed, source_image=item["before"], source_state=source))
     fault = result.metadata.get("fault", "none")
@@ -94,7 +94,7 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     quality = 0.0 if fault in IMAGE_FAULTS or fault == "unparsed" else 1.0
     task = None
     if config.use_task:
-        from .task_term import task_completion
+        from interleave_robot.training.task_term import task_completion
 
         task = task_completion(item, source, result.image, seed, workspace)
     return {"semantic": semantic, "quality": quality, "task": task, "regen_fault": fault}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..agents import Generator
-from ..errors import BackendError, CheckpointNotFoundError, ConfigError
-from ..images import check_image
-from ..types import GenerationRequest, GenerationResult
+from interleave_robot.agents import Generator
+from interleave_robot.errors import BackendError, CheckpointNotFoundError, ConfigError
+from interleave_robot.images import check_image
+from interleave_robot.types import GenerationRequest, GenerationResult
 
 
 @dataclass(frozen=True)

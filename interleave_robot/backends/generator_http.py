@@ -15,10 +15,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from ..agents import Generator
-from ..errors import BackendError, BackendTimeoutError, ConfigError, ImageError
-from ..images import image_from_base64, image_to_base64
-from ..types import GenerationRequest, GenerationResult
+from interleave_robot.agents import Generator
+from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, ImageError
+from interleave_robot.images import image_from_base64, image_to_base64
+from interleave_robot.types import GenerationRequest, GenerationResult
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..agents import Critic, Generator, Planner
-from ..errors import BackendError, ConfigError
-from ..parsing import parse_plan, parse_verdict
-from ..types import (CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
+from interleave_robot.agents import Critic, Generator, Planner
+from interleave_robot.errors import BackendError, ConfigError
+from interleave_robot.parsing import parse_plan, parse_verdict
+from interleave_robot.types import (CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
                      Task, Verdict)
 
 REFINE_SUFFIX = " [refined]"  # what the "always" critic appends to a prompt it rejects

@@ -16,12 +16,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ..agents import Critic, Planner
-from ..errors import ConfigError, OutputFormatError
-from ..parsing import parse_plan, parse_verdict
-from ..registry import VLM_BACKENDS
-from ..types import CritiqueRequest, Observation, Plan, Task, Verdict
-from .vlm_base import ChatMessage, VLMChat
+from interleave_robot.agents import Critic, Planner
+from interleave_robot.errors import ConfigError, OutputFormatError
+from interleave_robot.parsing import parse_plan, parse_verdict
+from interleave_robot.registry import VLM_BACKENDS
+from interleave_robot.types import CritiqueRequest, Observation, Plan, Task, Verdict
+from interleave_robot.backends.vlm_base import ChatMessage, VLMChat
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from typing import Union
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..images import check_image
+from interleave_robot.errors import ConfigError
+from interleave_robot.images import check_image
 
 ROLES = ("system", "user", "assistant")
 

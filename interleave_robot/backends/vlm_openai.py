@@ -12,9 +12,9 @@ import os
 import time
 from dataclasses import dataclass
 
-from ..errors import BackendError, BackendTimeoutError, ConfigError
-from ..images import image_to_base64
-from .vlm_base import ChatMessage, VLMChat
+from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError
+from interleave_robot.images import image_to_base64
+from interleave_robot.backends.vlm_base import ChatMessage, VLMChat
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import BackendError, CheckpointNotFoundError, ConfigError
-from .vlm_base import ChatMessage, VLMChat
+from interleave_robot.errors import BackendError, CheckpointNotFoundError, ConfigError
+from interleave_robot.backends.vlm_base import ChatMessage, VLMChat
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 PROCESSORS = ("auto", "image-only")
@@ -97,7 +97,7 @@ class TransformersVLM(VLMChat):
         from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
         from transformers.utils import logging as hf_logging
 
-        from .tiny_vlm import image_only_processor_class
+        from interleave_robot.backends.tiny_vlm import image_only_processor_class
         hf_logging.disable_progress_bar()
         common = dict(local_files_only=True, trust_remote_code=config.trust_remote_code)
         try:

@@ -11,19 +11,19 @@ import importlib
 import logging
 import sys
 
-from ..errors import InterleaveError
+from interleave_robot.errors import InterleaveError
 
 COMMANDS: dict[str, str] = {
     "run": "interleave_robot.cli.run_cmd",
     "report": "interleave_robot.cli.report_cmd",
     "serve-generator": "interleave_robot.cli.serve_generator_cmd",
-    "demo": "interleave_robot.sim_envs.cli_demo",
-    "bench": "interleave_robot.sim_envs.cli_bench",
-    "metaworld": "interleave_robot.sim_envs.cli_metaworld",
-    "ros-demo": "interleave_robot.ros_nodes.cli_ros_demo",
-    "data": "interleave_robot.training.cli_data",
-    "train": "interleave_robot.training.cli_train",
-    "eval": "interleave_robot.training.cli_eval",
+    "demo": "interleave_robot.sim_envs.demo_cmd",
+    "bench": "interleave_robot.sim_envs.bench_cmd",
+    "metaworld": "interleave_robot.sim_envs.metaworld_cmd",
+    "ros-demo": "interleave_robot.ros_nodes.ros_demo_cmd",
+    "data": "interleave_robot.training.data_cmd",
+    "train": "interleave_robot.training.train_cmd",
+    "eval": "interleave_robot.training.eval_cmd",
 }
 
 EXIT_USER_ERROR = 2

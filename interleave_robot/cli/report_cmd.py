@@ -10,7 +10,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..report import write_report
+    from interleave_robot.report import write_report
 
     print(write_report(args.run_dir, out=args.out))
     return 0

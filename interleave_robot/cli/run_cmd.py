@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import re
 
-from ..config import build_config, parse_key_values
-from ..errors import ConfigError
-from ..images import load_image
-from ..pipeline import GuidancePipeline, PipelineConfig
-from ..progress import ProgressListener
-from ..registry import CRITICS, GENERATORS, PLANNERS
-from ..store import RunStore
-from ..types import Observation, Task
+from interleave_robot.config import build_config, parse_key_values
+from interleave_robot.errors import ConfigError
+from interleave_robot.images import load_image
+from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
+from interleave_robot.progress import ProgressListener
+from interleave_robot.registry import CRITICS, GENERATORS, PLANNERS
+from interleave_robot.store import RunStore
+from interleave_robot.types import Observation, Task
 
 HELP = "run planner -> generator -> critic on one image and task; writes a run directory and report.html"
 MAX_TASK_CHARS = 10_000
@@ -130,7 +130,7 @@ def run(args) -> int:
             if backend is not None:
                 backend.close()
         store.close()
-    from ..report import write_report
+    from interleave_robot.report import write_report
 
     report = write_report(args.out)
     flagged = sum(1 for s in trajectory.steps if s.flagged)

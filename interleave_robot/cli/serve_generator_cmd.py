@@ -5,9 +5,9 @@ import argparse
 import os
 import sys
 
-from ..config import parse_key_values
-from ..errors import ConfigError
-from ..registry import GENERATORS
+from interleave_robot.config import parse_key_values
+from interleave_robot.errors import ConfigError
+from interleave_robot.registry import GENERATORS
 
 HELP = "serve a generator under the InterleaveThinker HTTP contract (POST /edit, GET /health)"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..generator_server import GeneratorServer, ServerOptions
+    from interleave_robot.generator_server import GeneratorServer, ServerOptions
 
     token = None
     if args.token_env:

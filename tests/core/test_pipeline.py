@@ -9,7 +9,7 @@ from interleave_robot import BackendTimeoutError, ConfigError, ImageError
 from interleave_robot.agents import Critic, Generator, Planner
 from interleave_robot.backends.scripted import REFINE_SUFFIX, EchoGenerator, EchoGeneratorConfig
 from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED
-from interleave_robot.pipeline import PipelineConfig, derive_seed
+from interleave_robot.pipeline import PipelineConfig, attempt_seed
 from interleave_robot.types import GenerationResult, Observation, Verdict
 
 from .conftest import STEPS, Recorder, make_pipeline
@@ -223,7 +223,7 @@ def test_seeds_are_deterministic_and_distinct(observation):
     b = seeds(make_pipeline(critic={"reject_first": 2}, seed=5).run("t", observation))
     c = seeds(make_pipeline(critic={"reject_first": 2}, seed=6).run("t", observation))
     assert a == b and a != c and len(set(a)) == len(a) == 9
-    assert a[0] == derive_seed(5, 1, 0) and all(0 <= s < 2**31 for s in a)
+    assert a[0] == attempt_seed(5, 1, 0) and all(0 <= s < 2**31 for s in a)
 
 
 def test_raising_listener_is_detached(observation):

@@ -22,7 +22,7 @@ def _detail(text: str) -> list[str]:
 
 def test_ros_demo_matches_demo_and_records_a_bag(tmp_path, capsys):
     from interleave_robot.ros_nodes.recording import read_bag
-    from interleave_robot.sim_envs.cli_demo import _step_lines
+    from interleave_robot.sim_envs.demo_cmd import _step_lines
     from interleave_robot.sim_envs.episode import EpisodeConfig, run_episode
 
     bag = tmp_path / "bag"

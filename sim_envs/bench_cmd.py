@@ -55,7 +55,7 @@ def _key(job: dict) -> tuple:
 
 def _init_worker() -> None:
     global _RUNNER
-    from .episode import EpisodeRunner
+    from interleave_robot.sim_envs.episode import EpisodeRunner
 
     _RUNNER = EpisodeRunner()
 
@@ -70,7 +70,7 @@ def _close_worker() -> None:
 
 def _run_job(job: dict) -> dict:
     """One episode in this process; a crash becomes an error row, never a lost worker."""
-    from .episode import EpisodeConfig
+    from interleave_robot.sim_envs.episode import EpisodeConfig
 
     if _RUNNER is None:
         _init_worker()
@@ -100,7 +100,7 @@ def _load_done(path: Path) -> dict[tuple, dict]:
 
 
 def _jobs(args) -> list[dict]:
-    from .episode import EpisodeConfig
+    from interleave_robot.sim_envs.episode import EpisodeConfig
 
     tasks = _parse_list(args.tasks, "tasks", str)
     rates = _parse_list(args.fault_rates, "fault-rates", float)
@@ -150,7 +150,7 @@ def run_jobs(jobs: list[dict], out: Path, workers: int, progress: bool = True) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from .bench_report import aggregate, print_table, write_outputs
+    from interleave_robot.sim_envs.bench_report import aggregate, print_table, write_outputs
 
     jobs = _jobs(args)
     out = Path(args.out)

@@ -18,14 +18,14 @@ def run(args: argparse.Namespace) -> int:
 
     from interleave_robot.config import parse_key_values
 
-    from .recipes import load_recipe
+    from interleave_robot.training.recipes import load_recipe
 
     overrides = {k: yaml.safe_load(v) for k, v in parse_key_values(args.set).items()}
     recipe = load_recipe(args.config, expect=args.method, overrides=overrides)
     if args.method == "sft":
-        from .sft import run_sft as train
+        from interleave_robot.training.sft import run_sft as train
     else:
-        from .grpo import run_grpo as train
+        from interleave_robot.training.grpo import run_grpo as train
     metrics = train(recipe)
     print(f"{args.method}: {metrics['steps']} steps in {metrics['seconds']} s; model {metrics['model_dir']}; "
           f"metrics {recipe.output_dir}/metrics.json")

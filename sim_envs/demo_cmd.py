@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from interleave_robot.report import write_report
     from interleave_robot.store import RunStore
 
-    from .episode import EpisodeConfig, EpisodeRunner
-    from .rendering import import_mujoco
+    from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
+    from interleave_robot.sim_envs.rendering import import_mujoco
 
     import_mujoco()  # a missing GL backend fails here, before a run directory is made
     config = EpisodeConfig(family=args.task, seed=args.seed, fault_rate=args.fault_rate,

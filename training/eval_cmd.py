@@ -24,13 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_critic
-    from .rewards import RewardConfig
+    from interleave_robot.training.evaluate import evaluate_critic
+    from interleave_robot.training.rewards import RewardConfig
 
     reward_config = RewardConfig(use_task=not args.no_task_term, seed=args.seed) if args.rewards else None
     result = evaluate_critic(args.model, args.data, args.split, args.max_rows, reward_config=reward_config)
     if args.episodes:
-        from .downstream import task_success
+        from interleave_robot.training.downstream import task_success
 
         result["downstream"] = task_success("vlm", args.episodes, args.seed, model_dir=args.model)
     out = Path(args.out) if args.out else Path(args.model) / "eval.json"

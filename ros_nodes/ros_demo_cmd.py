@@ -13,8 +13,8 @@ import os
 import sys
 import time
 
-from ..errors import ConfigError
-from ..sim_envs.cli_demo import add_episode_arguments
+from interleave_robot.errors import ConfigError
+from interleave_robot.sim_envs.demo_cmd import add_episode_arguments
 
 HELP = "run the simulated task end to end over ROS 2 topics (Cyclone DDS on 127.0.0.1) and print the demo summary"
 TRANSPORTS = ("dds",)
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _episode_result(bridge_result, trajectory):
     """The bridge's outcome and the node's trajectory as sim_envs.episode.EpisodeResult."""
-    from ..sim_envs.episode import EpisodeResult
-    from ..sim_envs.faults import NO_FAULT
+    from interleave_robot.sim_envs.episode import EpisodeResult
+    from interleave_robot.sim_envs.faults import NO_FAULT
 
     steps = trajectory.steps if trajectory is not None else []
     return EpisodeResult(
@@ -51,8 +51,8 @@ def _episode_result(bridge_result, trajectory):
 
 
 def summary_lines(result, fault_rate: float, use_critic: bool, transport: str) -> list[str]:
-    """The `demo` summary (same lines, from sim_envs.cli_demo) plus where the messages went."""
-    from ..sim_envs.cli_demo import _step_lines
+    """The `demo` summary (same lines, from sim_envs.demo_cmd) plus where the messages went."""
+    from interleave_robot.sim_envs.demo_cmd import _step_lines
 
     lines = [f"task:    {result.task}", f"family:  {result.family}   seed: {result.seed}   fault rate: "
              f"{fault_rate}   critic: {'on' if use_critic else 'off'}"]
@@ -67,13 +67,13 @@ def summary_lines(result, fault_rate: float, use_critic: bool, transport: str) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sim_envs.episode import EpisodeConfig
-    from ..sim_envs.rendering import import_mujoco
-    from .guidance_logic import GuidanceLogic, GuidanceNodeConfig
-    from .node_setup import AgentsConfig, close_pipeline
-    from .recording import BagRecorder, guidance_topics
-    from .sim_bridge import SimBridge, SimBridgeConfig
-    from .transport_dds import DDSConfig, DDSTransport
+    from interleave_robot.sim_envs.episode import EpisodeConfig
+    from interleave_robot.sim_envs.rendering import import_mujoco
+    from interleave_robot.ros_nodes.guidance_logic import GuidanceLogic, GuidanceNodeConfig
+    from interleave_robot.ros_nodes.node_setup import AgentsConfig, close_pipeline
+    from interleave_robot.ros_nodes.recording import BagRecorder, guidance_topics
+    from interleave_robot.ros_nodes.sim_bridge import SimBridge, SimBridgeConfig
+    from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
 
     # The demo's own validation (family, fault rate, steps, attempts), with its messages.
     episode = EpisodeConfig(family=args.task, seed=args.seed, fault_rate=args.fault_rate,

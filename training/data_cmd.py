@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .builders import FAMILIES, KINDS
+from interleave_robot.training.builders import FAMILIES, KINDS
 
 HELP = "build planner/critic training data from the simulator (save_to_disk, resumable)"
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .builders import BuildConfig, build_dataset
+    from interleave_robot.training.builders import BuildConfig, build_dataset
 
     config = BuildConfig(kind=args.kind, episodes=args.episodes, seed=args.seed, out=args.out, workers=args.workers,
                          families=[f.strip() for f in args.families.split(",") if f.strip()],

@@ -16,7 +16,7 @@ HELP = "run Meta-World v3 tasks with phase subgoal images and Meta-World's exper
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .metaworld_adapter import TASK_NAMES
+    from interleave_robot.sim_envs.metaworld_adapter import TASK_NAMES
 
     parser.add_argument("--tasks", default=",".join(TASK_NAMES),
                         help=f"comma-separated Meta-World tasks (default: all of {', '.join(TASK_NAMES)})")
@@ -49,8 +49,8 @@ def run(args) -> int:
 
     from interleave_robot.errors import ConfigError
 
-    from .metaworld_adapter import check_task
-    from .metaworld_runner import MetaWorldRunConfig, MetaWorldRunner
+    from interleave_robot.sim_envs.metaworld_adapter import check_task
+    from interleave_robot.sim_envs.metaworld_runner import MetaWorldRunConfig, MetaWorldRunner
 
     tasks = [check_task(t.strip()) for t in args.tasks.split(",") if t.strip()]
     if not tasks:
@@ -84,7 +84,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Standalone entry (`python -m interleave_robot.sim_envs.cli_metaworld`) until the CLI table lists it."""
+    """Standalone entry (`python -m interleave_robot.sim_envs.metaworld_cmd`) until the CLI table lists it."""
     from interleave_robot.errors import InterleaveError
 
     parser = argparse.ArgumentParser(prog="interleave-robot metaworld", description=HELP)
