@@ -25,6 +25,28 @@ def _packages():
 
 packages, package_dir = _packages()
 
+# The core (types, pipeline, parsers, HTTP generator client/server, CLI) is light; each heavy
+# stack is an extra, as the ecosystem does it (`pip install interleave-robot[sim]`). A command
+# whose extra is missing says which one to install. torch comes first, from its own index
+# (scripts/setup.sh); never torchvision from PyPI beside it (it breaks `import transformers`).
+CORE = ["numpy>=1.26,<3", "pillow>=10", "requests>=2.31", "tqdm>=4.66", "pyyaml>=6"]
+_TORCH = ["torch>=2.4", "safetensors>=0.4", "accelerate>=1.0"]
+_TRANSFORMERS = ["transformers>=5.0,<6", "tokenizers>=0.21"]
+EXTRAS = {
+    # MuJoCo harness: envs, simulated generator, perception, bench plots, Meta-World.
+    "sim": ["mujoco==3.3.0", "gymnasium>=1.0,<2", "scipy>=1.11", "matplotlib>=3.8",
+            "metaworld==3.1.1", "packaging"],
+    # ROS 2: real rclpy (Jazzy wheels, Fast DDS), the message packages, Cyclone DDS-direct, MCAP.
+    "ros": ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-sensor-msgs", "ros-jazzy-std-msgs",
+            "ros-jazzy-lifecycle-msgs", "cyclonedds==11.0.1", "rosbags>=0.10", "mcap>=1.2"],
+    # Critic/planner training in simulation (trl SFT and GRPO) and the transformers VLM backend.
+    "train": [*_TORCH, *_TRANSFORMERS, "trl==1.16.0", "peft>=0.17", "datasets>=3.0"],
+    # diffusers image generators (and the transformers text encoders they need).
+    "diffusers": [*_TORCH, *_TRANSFORMERS, "diffusers==0.42.1"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"],
+}
+EXTRAS["all"] = sorted({req for name in ("sim", "ros", "train", "diffusers") for req in EXTRAS[name]})
+
 # ROS 2 nodes (console_scripts run by `ros2 run interleave_robot <name>`).
 NODE_SCRIPTS = [
     "guidance_node = interleave_robot.ros_nodes.guidance_node:main",
@@ -48,8 +70,7 @@ setup(
     "ROS 2 nodes, a MuJoCo harness and critic training in simulation.",
     packages=packages,
     package_dir=package_dir,
-    include_package_data=True,
-    package_data={PACKAGE: ["templates/*.txt", "templates/*.md"]},
+    package_data={PACKAGE: ["templates/*.txt"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -57,12 +78,12 @@ setup(
         (f"share/{PACKAGE}/config", glob("launch/*.yaml")),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "pillow", "requests", "tqdm", "pyyaml"],
+    install_requires=CORE,
+    extras_require=EXTRAS,
     zip_safe=True,
     maintainer="interleave-robot developers",
     maintainer_email="interleave-robot@users.noreply.github.com",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "interleave-robot = interleave_robot.cli:main",

@@ -24,16 +24,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.installed"
-if [ -f "$stamp" ] && [ "$stamp" -nt requirements.txt ] && [ "$stamp" -nt setup.py ]; then
+if [ -f "$stamp" ] && [ "$stamp" -nt setup.py ]; then
   exit 0
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 echo "[setup] installing torch 2.13.0 (CPU)"
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-echo "[setup] installing requirements"
-"$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v "is ignored" || true
-"$VENV/bin/python" -m pip install -q -e . 2>&1 | grep -v -e "is ignored" -e "^ *$" -e "!!" -e "wheel_obj" || true
-"$VENV/bin/python" -c "import torch, transformers, trl, diffusers, mujoco, interleave_robot" \
+echo "[setup] installing interleave-robot[${EXTRAS:-all,test}] (editable)"
+# (setuptools always prints one notice for editable installs of a package_dir layout; it is not a problem here)
+"$VENV/bin/python" -m pip install -q -e ".[${EXTRAS:-all,test}]" 2>&1 \
+  | grep -v -e "is ignored" -e "^ *$" -e "!!" -e "wheel_obj" -e "Editable installation" -e "\*\*\*\*" -e "same$" -e "during imports" || true
+"$VENV/bin/python" -c "import torch, transformers, trl, diffusers, mujoco, rclpy, cyclonedds, interleave_robot" \
   || { echo "[setup] error: dependencies failed to import" >&2; exit 1; }
 touch "$stamp"
 echo "[setup] done"
