@@ -1,4 +1,4 @@
-"""The three agent interfaces the pipeline loop knows, and nothing more.
+"""The agent interfaces the pipeline loop knows, and nothing more: three agents and a robot.
 
 Every backend is a class taking one config dataclass (its `config_class`) and implementing
 one of these. Backends load heavy libraries lazily (inside __init__ or methods), so that
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from interleave_robot.types import CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, Task, Verdict
+from interleave_robot.types import (CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, StepFeedback,
+                                    StepResult, Task, Verdict)
 
 
 class Planner(ABC):
@@ -48,3 +49,20 @@ class Critic(ABC):
 
     def close(self) -> None:
         """Free models and connections. Default: nothing to free."""
+
+
+class Robot(ABC):
+    """What closes the loop: executes an accepted step and reports the scene it left.
+
+    Called by the pipeline (loop "closed") after step `step_index`'s image is accepted; blocks
+    until the robot has executed it. The next step is generated from the returned
+    observation, not from the generated image. Report a step that could not be executed with
+    `success=False` and the reason, rather than raising.
+    """
+
+    @abstractmethod
+    def execute(self, step_result: StepResult, step_index: int) -> StepFeedback:
+        """Execute `step_result.accepted` (None when no attempt produced an image)."""
+
+    def close(self) -> None:
+        """Free what the robot holds. Default: nothing to free."""

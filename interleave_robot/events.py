@@ -11,8 +11,10 @@ from typing import Any, Callable
 PLAN_READY = "plan_ready"  # payload: plan
 ATTEMPT_DONE = "attempt_done"  # payload: step (PlanStep), attempt (Attempt)
 STEP_ACCEPTED = "step_accepted"  # payload: step_result (StepResult), step_index, num_steps
+STEP_EXECUTED = "step_executed"  # payload: step_index, feedback (StepFeedback); closed loop only
+REPLANNED = "replanned"  # payload: plan (the new remaining steps), reason; closed loop only
 RUN_FINISHED = "run_finished"  # payload: trajectory
-EVENT_KINDS = (PLAN_READY, ATTEMPT_DONE, STEP_ACCEPTED, RUN_FINISHED)
+EVENT_KINDS = (PLAN_READY, ATTEMPT_DONE, STEP_ACCEPTED, STEP_EXECUTED, REPLANNED, RUN_FINISHED)
 
 
 @dataclass

@@ -3,15 +3,26 @@
     pipe = GuidancePipeline(planner, generator, critic, PipelineConfig())
     trajectory = pipe.run(task, observation, listeners=[print], store=RunStore.create("runs/x"))
 
-Step k edits the accepted image of step k-1 (the observation for step 1). A rejected image
+Open loop (the paper's, and whenever no robot is given): step k edits the accepted image of
+step k-1 (the observation for step 1). Closed loop (`PipelineConfig.loop = "closed"` with a
+`robot`): after step k is accepted the robot executes it, and step k+1 is generated from the
+robot's camera frame (and the simulator state behind it) that `robot.execute` returns; when
+the robot reports a failed step or asks for a re-plan, the planner is asked again on the
+current observation, up to `max_replans` times, and its steps replace the remaining ones
+(numbered after the last step done, so file names stay distinct). A rejected image
 is regenerated from the same source with the critic's refined prompt (or the same prompt
 and a new seed when the refined prompt is empty), up to `max_attempts_per_step`. Nothing a
 backend does can crash a run: failures are recorded on the attempt, and a step that never
 got approved is accepted anyway and flagged with the reason. Only bad inputs from the
 caller (an invalid observation image, an unusable run store) raise.
+
+A closed-loop run with a robot cannot be resumed (`--resume`): the robot's scene after the
+finished steps is not in the run directory, so the resumed steps would start from a scene
+that no longer exists. The store refuses it with a ConfigError; open-loop runs resume.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import queue
@@ -20,16 +31,18 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from interleave_robot.agents import Critic, Generator, Planner
+from interleave_robot.agents import Critic, Generator, Planner, Robot
 from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, InterleaveError, OutputFormatError
-from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event, Listener
+from interleave_robot.events import (ATTEMPT_DONE, PLAN_READY, REPLANNED, RUN_FINISHED, STEP_ACCEPTED, STEP_EXECUTED,
+                                     Event, Listener)
 from interleave_robot.images import check_image
-from interleave_robot.types import (Attempt, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
-                    StepResult, Task, Trajectory, Verdict)
+from interleave_robot.types import (Attempt, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan,
+                                    PlanStep, StepFeedback, StepResult, Task, Trajectory, Verdict)
 
 log = logging.getLogger(__name__)
 _MASK64 = (1 << 64) - 1
 _MAX_ERROR_CHARS = 500
+LOOPS = ("closed", "open")
 
 
 @dataclass
@@ -44,6 +57,8 @@ class PipelineConfig:
     planner_timeout_s: float | None = None
     max_format_retries: int = 2  # extra tries when a planner/critic answer is out of format
     seed: int = 0
+    loop: str = "closed"  # "closed": each step from the robot's view after the last (needs a robot); "open"
+    max_replans: int = 2  # closed loop: planner calls allowed after the first plan
 
     def __post_init__(self):
         def _int(name: str, value: Any, low: int) -> None:
@@ -53,6 +68,9 @@ class PipelineConfig:
         _int("max_attempts_per_step", self.max_attempts_per_step, 1)
         _int("max_format_retries", self.max_format_retries, 0)
         _int("seed", self.seed, 0)
+        _int("max_replans", self.max_replans, 0)
+        if self.loop not in LOOPS:
+            raise ConfigError(f"PipelineConfig.loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
         if self.max_generator_calls is not None:
             _int("max_generator_calls", self.max_generator_calls, 0)
         if not isinstance(self.use_critic, bool):
@@ -152,21 +170,31 @@ class GuidancePipeline:
         self.config = config or PipelineConfig()
 
     def run(self, task: Task | str, observation: Observation, listeners: Iterable[Listener] | None = None,
-            store=None) -> Trajectory:
-        """Run the loop on one task; `store` (a RunStore) persists it as it goes and resumes it."""
+            store=None, robot: Robot | None = None) -> Trajectory:
+        """Run the loop on one task; `store` (a RunStore) persists it as it goes and resumes it.
+        With a `robot` and `loop == "closed"`, the robot executes each accepted step and the
+        next step starts from what it reports (see the module docstring)."""
         if isinstance(task, str):
             task = Task(text=task)
         if not isinstance(observation, Observation):
             raise ConfigError(f"observation must be an Observation, got {type(observation).__name__}")
         check_image(observation.image, "observation image")
-        return _PipelineRun(self, task, observation, list(listeners or []), store).execute()
+        closed = robot is not None and self.config.loop == "closed"
+        if closed and not callable(getattr(robot, "execute", None)):
+            raise ConfigError(f"robot must implement execute(step_result, step_index), got {type(robot).__name__}")
+        if closed and store is not None and store.resuming:
+            raise ConfigError("a closed-loop run with a robot cannot be resumed: the robot's scene after the "
+                              "finished steps is not in the run directory; start a new run (or use loop open)")
+        return _PipelineRun(self, task, observation, list(listeners or []), store,
+                            robot if closed else None).execute()
 
 
 class _PipelineRun:
     """The state of one run: trajectory, counters, listeners, the timeout worker."""
 
-    def __init__(self, pipe: GuidancePipeline, task: Task, observation: Observation, listeners: list, store):
-        self.pipe, self.cfg, self.store = pipe, pipe.config, store
+    def __init__(self, pipe: GuidancePipeline, task: Task, observation: Observation, listeners: list, store,
+                 robot: Robot | None = None):
+        self.pipe, self.cfg, self.store, self.robot = pipe, pipe.config, store, robot
         self.judged = pipe.critic is not None and pipe.config.use_critic
         self.traj = Trajectory(task=task, observation=observation)
         self.listeners = listeners
@@ -212,7 +240,9 @@ class _PipelineRun:
             self.emit(PLAN_READY, plan=plan)
             self.calls = sum(len(s.attempts) for s in done)
             source, state = traj.observation.image, traj.observation.state
-            for index, step in enumerate(plan.steps):
+            index = 0
+            while index < len(plan.steps):
+                step = plan.steps[index]
                 resumed = index < len(done)
                 result = done[index] if resumed else self.run_step(step, source, state, plan)
                 if not resumed and self.store:
@@ -223,6 +253,17 @@ class _PipelineRun:
                     source, state = accepted.image, accepted.state
                 self.emit(STEP_ACCEPTED, step_result=result, step_index=index, num_steps=len(plan.steps),
                           image=source, resumed=resumed)
+                if self.robot is not None:
+                    feedback = self.execute_step(result, index)
+                    if feedback is None:
+                        return self.finish(start)
+                    source, state = feedback.observation.image, feedback.observation.state
+                    if feedback.replan or not feedback.success:
+                        plan = self.replan(plan, index, feedback)
+                        if plan is None:
+                            return self.finish(start)
+                        traj.plan = plan
+                index += 1
             traj.finished = True
             if self.capped_steps:
                 traj.metadata["generator_call_cap"] = {"max_generator_calls": self.cfg.max_generator_calls,
@@ -238,15 +279,17 @@ class _PipelineRun:
         self.emit(RUN_FINISHED, trajectory=self.traj)
         return self.traj
 
-    def make_plan(self) -> Plan | None:
-        """The planner's plan, format errors retried; None (and trajectory.error) on failure."""
+    def make_plan(self, observation: Observation | None = None, allow_empty: bool = False) -> Plan | None:
+        """The planner's plan on `observation` (default: the run's), format errors retried; None
+        (and trajectory.error) on failure. A re-plan may be empty: nothing is left to do."""
         tries = self.cfg.max_format_retries + 1
+        observation = self.traj.observation if observation is None else observation
         t0 = time.perf_counter()
         try:
             for k in range(tries):
                 try:
                     return _checked_plan(self.call(lambda obs: self.pipe.planner.plan(self.traj.task, obs),
-                                                   self.traj.observation, self.cfg.planner_timeout_s, "planner"))
+                                                   observation, self.cfg.planner_timeout_s, "planner"), allow_empty)
                 except OutputFormatError as exc:
                     log.info("planner answer out of format (try %d/%d): %s", k + 1, tries, exc)
                     last = exc
@@ -257,6 +300,51 @@ class _PipelineRun:
         finally:
             self.timings["planner_s"] += time.perf_counter() - t0
         return None
+
+    # --- closed loop ---
+    def execute_step(self, result: StepResult, index: int) -> StepFeedback | None:
+        """The robot executes step `index`; None (and trajectory.error) when it broke."""
+        t0 = time.perf_counter()
+        try:
+            feedback = self.robot.execute(result, index)
+            if not isinstance(feedback, StepFeedback):
+                raise BackendError(f"robot returned {type(feedback).__name__}, not a StepFeedback")
+            if not isinstance(feedback.observation, Observation):
+                raise BackendError("robot feedback carries no Observation")
+            check_image(feedback.observation.image, "robot observation image")
+        except Exception as exc:  # the robot is a backend too: the run ends with the reason, never crashes
+            _log_failure(exc, "step %s: robot failed: %s", result.step.step_number)
+            self.traj.error = f"step {result.step.step_number}: robot: {_describe(exc)}"
+            return None
+        finally:
+            self.timings["robot_s"] = self.timings.get("robot_s", 0.0) + time.perf_counter() - t0
+        self.traj.metadata.setdefault("executions", []).append(
+            {"step_index": index, "step_number": result.step.step_number, **feedback.to_dict()})
+        self.emit(STEP_EXECUTED, step_index=index, feedback=feedback)
+        return feedback
+
+    def replan(self, plan: Plan, index: int, feedback: StepFeedback) -> Plan | None:
+        """Ask the planner again from the robot's current view; the new steps replace those after
+        `index`. None (and trajectory.error) when the budget is spent or the planner fails."""
+        number = plan.steps[index].step_number
+        why = feedback.reason or ("the robot asked for a re-plan" if feedback.success else "the step failed")
+        replans = self.traj.metadata.setdefault("replans", [])
+        if len(replans) >= self.cfg.max_replans:
+            self.traj.error = (f"step {number}: {why}; re-plan budget ({self.cfg.max_replans}) spent")
+            return None
+        fresh = self.make_plan(feedback.observation, allow_empty=True)
+        if fresh is None:
+            self.traj.error = f"re-plan after step {number}: {self.traj.error}"
+            return None
+        last = max(s.step_number for s in plan.steps[:index + 1])
+        new_steps = [dataclasses.replace(s, step_number=last + 1 + i) for i, s in enumerate(fresh.steps)]
+        replans.append({"after_step": number, "reason": why, "steps": [s.to_dict() for s in new_steps]})
+        merged = Plan(steps=list(plan.steps[:index + 1]) + new_steps, raw_text=plan.raw_text,
+                      metadata=dict(plan.metadata, replans=len(replans)))
+        if self.store:
+            self.store.write_plan(merged)
+        self.emit(REPLANNED, plan=Plan(steps=new_steps, raw_text=fresh.raw_text, metadata=fresh.metadata), reason=why)
+        return merged
 
     def run_step(self, step: PlanStep, source, state, plan: Plan) -> StepResult:
         result = StepResult(step=step)
@@ -329,11 +417,11 @@ class _PipelineRun:
         raise OutputFormatError(f"no answer in format after {tries} tries: {_describe(last)}")
 
 
-def _checked_plan(plan: Any) -> Plan:
+def _checked_plan(plan: Any, allow_empty: bool = False) -> Plan:
     """A planner's output must be a non-empty Plan with distinct step numbers (they name files)."""
     if not isinstance(plan, Plan):
         raise BackendError(f"planner returned {type(plan).__name__}, not a Plan")
-    if not plan.steps:
+    if not plan.steps and not allow_empty:
         raise OutputFormatError("the plan has no steps")
     numbers = [s.step_number for s in plan.steps]
     if len(set(numbers)) != len(numbers):

@@ -216,6 +216,26 @@ class StepResult:
 
 
 @dataclass
+class StepFeedback:
+    """What a robot reports after executing an accepted step (closed loop).
+
+    `observation` is the robot's camera frame after the step (for the simulator, with the
+    physics `state` behind it): step k+1 is generated from it. `replan` asks the planner again
+    (the scene no longer admits the plan); a failed step (`success` False) does too.
+    """
+
+    observation: Observation
+    success: bool = True
+    replan: bool = False
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the observation's image and state left out)."""
+        return {"success": self.success, "replan": self.replan, "reason": self.reason,
+                "observation": self.observation.to_dict() if self.observation is not None else None}
+
+
+@dataclass
 class Trajectory:
     """The interleaved text+image sequence of one run, every attempt kept."""
 

@@ -1,4 +1,4 @@
-"""The loop: chaining, critic refinement, budgets, failures, timeouts, caps, seeds, events."""
+"""The loop: chaining, critic refinement, budgets, failures, timeouts, caps, seeds, events, closed loop."""
 import threading
 import time
 
@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from interleave_robot import BackendTimeoutError, ConfigError, ImageError
-from interleave_robot.agents import Critic, Generator, Planner
+from interleave_robot.agents import Critic, Generator, Planner, Robot
 from interleave_robot.backends.scripted import REFINE_SUFFIX, EchoGenerator, EchoGeneratorConfig
-from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED
+from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, REPLANNED, RUN_FINISHED, STEP_ACCEPTED, STEP_EXECUTED
 from interleave_robot.pipeline import PipelineConfig, attempt_seed
-from interleave_robot.types import GenerationResult, Observation, Verdict
+from interleave_robot.store import RunStore
+from interleave_robot.types import GenerationResult, Observation, Plan, PlanStep, StepFeedback, Verdict
 
 from .conftest import STEPS, Recorder, make_pipeline
 
@@ -261,7 +262,7 @@ def test_bad_inputs_raise_typed_errors(observation):
 @pytest.mark.parametrize("options", [
     {"max_attempts_per_step": 0}, {"max_attempts_per_step": True}, {"max_generator_calls": -1},
     {"generator_timeout_s": 0}, {"critic_timeout_s": float("inf")}, {"planner_timeout_s": "5"},
-    {"max_format_retries": -1}, {"seed": -3}, {"use_critic": "yes"},
+    {"max_format_retries": -1}, {"seed": -3}, {"use_critic": "yes"}, {"loop": "sideways"}, {"max_replans": -1},
 ])
 def test_config_validation(options):
     with pytest.raises(ConfigError, match=next(iter(options))):
@@ -272,3 +273,164 @@ def test_zero_generator_calls_flags_every_step(observation):
     traj = make_pipeline(max_generator_calls=0).run("t", observation)
     assert traj.finished and traj.generator_calls == 0
     assert all(s.flagged and s.accepted is None and "cap (0)" in s.flag_reason for s in traj.steps)
+
+
+# --- closed loop ---------------------------------------------------------------------------
+
+class ScriptRobot(Robot):
+    """A robot whose camera shows a new image after each step; `fail_at` step indices fail,
+    `raise_at` ones raise; every call and the image it reported are kept."""
+
+    def __init__(self, shape, fail_at=(), replan_at=(), raise_at=()):
+        self.shape, self.fail_at, self.replan_at, self.raise_at = shape, set(fail_at), set(replan_at), set(raise_at)
+        self.calls, self.frames = [], []
+
+    def execute(self, step_result, step_index):
+        if step_index in self.raise_at:
+            raise RuntimeError("arm e-stop")
+        self.calls.append((step_index, step_result.step.step_number, step_result.accepted is not None))
+        frame = np.full(self.shape, 10 * (len(self.calls) + 1), np.uint8)  # the scene as the robot left it
+        self.frames.append(frame)
+        failed = step_index in self.fail_at
+        return StepFeedback(Observation(image=frame, state={"robot_after": step_index}), success=not failed,
+                            replan=step_index in self.replan_at, reason="block dropped" if failed else "")
+
+
+class ObservingPlanner(Planner):
+    """Plans `steps` (a list per call; the last repeats), keeping every observation it planned on."""
+
+    config_class = dict
+
+    def __init__(self, *plans):
+        self.plans, self.observations = list(plans), []
+
+    def plan(self, task, observation):
+        self.observations.append(observation)
+        texts = self.plans[min(len(self.observations), len(self.plans)) - 1]
+        return Plan(steps=[PlanStep(i + 1, f"s{i + 1}", t, t) for i, t in enumerate(texts)])
+
+
+def test_closed_loop_generates_from_robot_view(observation):
+    pipe = make_pipeline()
+    pipe.generator = gen = RecordingGenerator()
+    robot, rec = ScriptRobot(observation.image.shape), Recorder()
+    traj = pipe.run("stack", observation, listeners=[rec], robot=robot)
+    assert traj.finished and traj.error is None and [c[0] for c in robot.calls] == [0, 1, 2]
+    # step 1 edits the camera image; step k+1 edits what the robot saw after step k, not step k's image
+    assert np.array_equal(gen.requests[0].source_image, observation.image)
+    for k in (1, 2):
+        assert np.array_equal(gen.requests[k].source_image, robot.frames[k - 1])
+        assert not np.array_equal(gen.requests[k].source_image, traj.steps[k - 1].accepted.image)
+        assert gen.requests[k].source_state == {"robot_after": k - 1}
+    kinds = rec.kinds()
+    assert kinds.count(STEP_EXECUTED) == 3 and REPLANNED not in kinds
+    # each execution follows its step's acceptance
+    assert [k for k in kinds if k in (STEP_ACCEPTED, STEP_EXECUTED)] == [STEP_ACCEPTED, STEP_EXECUTED] * 3
+    executed = [e.payload for e in rec.events if e.kind == STEP_EXECUTED]
+    assert [p["step_index"] for p in executed] == [0, 1, 2] and all(p["feedback"].success for p in executed)
+    assert [e["step_number"] for e in traj.metadata["executions"]] == [1, 2, 3]
+
+
+def test_closed_loop_critic_judges_against_robot_view(observation):
+    critic = ScriptCritic([Verdict(True)])
+    pipe = make_pipeline(steps=STEPS[:2])
+    pipe.critic = critic
+    robot = ScriptRobot(observation.image.shape)
+    pipe.run("t", observation, robot=robot)
+    assert np.array_equal(critic.requests[1].before_image, robot.frames[0])
+
+
+def test_open_loop_never_calls_the_robot(observation):
+    pipe = make_pipeline(loop="open")
+    pipe.generator = gen = RecordingGenerator()
+    robot = ScriptRobot(observation.image.shape)
+    traj = pipe.run("t", observation, robot=robot)
+    assert robot.calls == [] and traj.finished and "executions" not in traj.metadata
+    assert np.array_equal(gen.requests[1].source_image, traj.steps[0].accepted.image)
+
+
+def test_failed_step_replans_from_current_view(observation):
+    planner = ObservingPlanner(["a", "b", "c"], ["b again", "c again"])
+    pipe = make_pipeline()
+    pipe.planner = planner
+    pipe.generator = gen = RecordingGenerator()
+    robot, rec = ScriptRobot(observation.image.shape, fail_at={1}), Recorder()
+    traj = pipe.run("t", observation, listeners=[rec], robot=robot)
+    assert traj.finished and traj.error is None
+    assert len(planner.observations) == 2 and np.array_equal(planner.observations[1].image, robot.frames[1])
+    # steps 1, 2 of the first plan were done; the new plan's steps follow, numbered after them
+    assert [s.step.step_number for s in traj.steps] == [1, 2, 3, 4]
+    assert [s.step.instruction for s in traj.steps] == ["a", "b", "b again", "c again"]
+    assert [s.step_number for s in traj.plan.steps] == [1, 2, 3, 4]
+    assert traj.metadata["replans"] == [{"after_step": 2, "reason": "block dropped",
+                                         "steps": [s.step.to_dict() for s in traj.steps[2:]]}]
+    replanned = [e.payload for e in rec.events if e.kind == REPLANNED]
+    assert len(replanned) == 1 and replanned[0]["reason"] == "block dropped"
+    assert [s.step_number for s in replanned[0]["plan"].steps] == [3, 4]
+    assert np.array_equal(gen.requests[2].source_image, robot.frames[1])
+
+
+def test_replan_requested_after_success_and_empty_replan_finishes(observation):
+    planner = ObservingPlanner(["a", "b"], [])  # the second plan: nothing left to do
+    pipe = make_pipeline()
+    pipe.planner = planner
+    robot = ScriptRobot(observation.image.shape, replan_at={0})
+    traj = pipe.run("t", observation, robot=robot)
+    assert traj.finished and traj.error is None and len(traj.steps) == 1
+    assert traj.metadata["replans"][0]["reason"] == "the robot asked for a re-plan"
+
+
+def test_replan_budget_spent_ends_run_with_reason(observation):
+    pipe = make_pipeline(max_replans=1)
+    pipe.planner = ObservingPlanner(["a", "b"])
+    robot = ScriptRobot(observation.image.shape, fail_at={0, 1})
+    traj = pipe.run("t", observation, robot=robot)
+    assert not traj.finished and len(traj.metadata["replans"]) == 1
+    assert traj.error == "step 2: block dropped; re-plan budget (1) spent"
+    traj = make_pipeline(max_replans=0).run("t", observation, robot=ScriptRobot(observation.image.shape, fail_at={0}))
+    assert traj.error == "step 1: block dropped; re-plan budget (0) spent" and len(traj.steps) == 1
+
+
+def test_robot_failures_end_run_cleanly(observation):
+    traj = make_pipeline().run("t", observation, robot=ScriptRobot(observation.image.shape, raise_at={1}))
+    assert not traj.finished and traj.error == "step 2: robot: RuntimeError: arm e-stop" and len(traj.steps) == 2
+
+    class Mute(Robot):
+        def execute(self, step_result, step_index):
+            return "done"
+
+    traj = make_pipeline().run("t", observation, robot=Mute())
+    assert traj.error == "step 1: robot: robot returned str, not a StepFeedback"
+
+
+def test_replan_failure_names_the_planner(observation):
+    class OnceOnly(Planner):
+        config_class = dict
+        calls = 0
+
+        def plan(self, task, obs):
+            self.calls += 1
+            if self.calls > 1:
+                raise ConnectionError("planner server gone")
+            return Plan(steps=[PlanStep(1, "s", "a", "a"), PlanStep(2, "s", "b", "b")])
+
+    pipe = make_pipeline()
+    pipe.planner = OnceOnly()
+    traj = pipe.run("t", observation, robot=ScriptRobot(observation.image.shape, fail_at={0}))
+    assert traj.error == "re-plan after step 1: planner: ConnectionError: planner server gone"
+
+
+def test_closed_loop_run_stored_and_resume_refused(observation, tmp_path):
+    pipe = make_pipeline()
+    pipe.planner = ObservingPlanner(["a", "b"], ["b2"])
+    store = RunStore.create(tmp_path / "run")
+    traj = pipe.run("t", observation, store=store, robot=ScriptRobot(observation.image.shape, fail_at={0}))
+    loaded = RunStore.load(tmp_path / "run")
+    assert [s.step.step_number for s in loaded.steps] == [1, 2] and [s.step_number for s in loaded.plan.steps] == [1, 2]
+    assert loaded.metadata["replans"] == traj.metadata["replans"]
+    with pytest.raises(ConfigError, match="cannot be resumed"):
+        pipe.run("t", observation, store=RunStore.open_for_resume(tmp_path / "run"),
+                 robot=ScriptRobot(observation.image.shape))
+    # without a robot (open loop) the same run directory resumes
+    resumed = pipe.run("t", observation, store=RunStore.open_for_resume(tmp_path / "run"))
+    assert resumed.metadata["resumed_steps"] == 2
