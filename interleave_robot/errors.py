@@ -17,6 +17,10 @@ class ImageError(InterleaveError, ValueError):
     """An image that cannot be decoded, is empty, or exceeds the size bounds."""
 
 
+class ImageTooLargeError(ImageError):
+    """An image whose declared size (bytes, sides or decoded pixels) exceeds the bounds."""
+
+
 class CheckpointNotFoundError(InterleaveError, FileNotFoundError):
     """A model directory or checkpoint that does not exist or lacks its weights."""
 

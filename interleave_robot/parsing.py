@@ -13,10 +13,14 @@ Decisions (documented because they are part of the contract):
   exact format.
 - `refine_prompt` must be a non-empty string when the step failed; when it succeeded it
   may be missing, None, or any string.
-- A plan is a list of step objects, or an object with a "steps" or "plan" list. Each step
-  needs `instruction` and `prompt` (non-empty strings); `step_number` (an int, default its
-  position), `step_name` (default "Step N") and `auxiliary_text` (str or None) are optional.
-  Step numbers must increase. Unknown keys are ignored.
+- A plan is a list of step objects, or an object with an "execution_plan" (the released
+  planner's key, and the one our planner template asks for), "steps" or "plan" list. Each
+  step needs `instruction` and `prompt` (non-empty strings); `step_number` (an int in
+  0..MAX_STEP_NUMBER, default its position), `step_name` (default "Step N") and
+  `auxiliary_text` (str or None) are optional. Step numbers must increase. Unknown keys are
+  ignored.
+- Every parser runs in time linear in the answer's length (no backtracking regex), and deep
+  nesting or huge numbers raise OutputFormatError like any other malformed answer.
 """
 from __future__ import annotations
 
@@ -30,8 +34,10 @@ from interleave_robot.types import Plan, PlanStep, Verdict
 
 MAX_TEXT_CHARS = 200_000  # a model answer longer than this is refused before any parsing
 MAX_PLAN_STEPS = 64
+MAX_STEP_NUMBER = 10_000  # step numbers name image files and log records: keep them short
+PLAN_KEYS = ("execution_plan", "steps", "plan")  # keys of a plan object, in order of preference
 
-_FENCE = re.compile(r"```[a-zA-Z0-9_-]*[ \t]*\n?(.*?)```", re.DOTALL)
+_FENCE_TAG = re.compile(r"[a-zA-Z0-9_-]*[ \t]*\n?")  # language tag after an opening fence (anchored match)
 _JSON_WORDS = {"true": True, "false": False, "null": None}
 _LITERAL_ERRORS = (ValueError, SyntaxError, TypeError, RecursionError, MemoryError)
 
@@ -67,13 +73,21 @@ def split_answer(text: Any) -> tuple[str, str]:
         rest = body.split("</answer>", 1)[0]
     elif "</answer>" in rest:
         raise OutputFormatError("</answer> without <answer>")
-    fence = _FENCE.search(rest)
-    if fence:
-        rest = fence.group(1)
-    rest = rest.strip()
+    rest = _inside_fence(rest).strip()
     if not rest:
         raise OutputFormatError("the answer is empty")
     return think.strip(), rest
+
+
+def _inside_fence(text: str) -> str:
+    """The body of the first ```-fenced block (text itself when there is none). str.find, not a
+    backtracking regex: a regex with a lazy body after a greedy tag took O(n^2) on an unclosed fence."""
+    start = text.find("```")
+    if start < 0:
+        return text
+    body_start = _FENCE_TAG.match(text, start + 3).end()  # the tag pattern cannot fail and never backtracks far
+    end = text.find("```", body_start)
+    return text[body_start:end] if end >= 0 else text
 
 
 def _decode(payload: str) -> Any:
@@ -125,7 +139,9 @@ def _parse_step(obj: Any, position: int) -> PlanStep:
         raise OutputFormatError(f"{where} must be an object, got {type(obj).__name__}")
     number = obj.get("step_number", position + 1)
     if isinstance(number, bool) or not isinstance(number, int):
-        raise OutputFormatError(f"{where}: 'step_number' must be an integer, got {number!r:.40}")
+        raise OutputFormatError(f"{where}: 'step_number' must be an integer, got {type(number).__name__}")
+    if not 0 <= number <= MAX_STEP_NUMBER:  # compared, never printed: a 5,000-digit int cannot be str()-ed
+        raise OutputFormatError(f"{where}: 'step_number' must be in 0..{MAX_STEP_NUMBER}")
     return PlanStep(step_number=number,
                     step_name=_require_str(obj, "step_name", where, optional=True, default=f"Step {number}"),
                     instruction=_require_str(obj, "instruction", where),
@@ -134,12 +150,13 @@ def _parse_step(obj: Any, position: int) -> PlanStep:
 
 
 def plan_from_payload(payload: Any, raw_text: str = "") -> Plan:
-    """Validate a decoded plan payload (list of steps or {"steps"|"plan": [...]}) into a Plan."""
+    """Validate a decoded plan payload (list of steps or {"execution_plan"|"steps"|"plan": [...]}) into a Plan."""
     steps = payload
     if isinstance(payload, dict):
-        key = next((k for k in ("steps", "plan") if k in payload), None)
+        key = next((k for k in PLAN_KEYS if k in payload), None)
         if key is None:
-            raise OutputFormatError(f"plan object needs a 'steps' or 'plan' list; keys: {sorted(map(str, payload))[:10]}")
+            keys = [_preview(str(k), 40) for k in list(payload)[:10]]
+            raise OutputFormatError(f"plan object needs an 'execution_plan', 'steps' or 'plan' list; keys: {keys}")
         steps = payload[key]
     if not isinstance(steps, list):
         raise OutputFormatError(f"plan steps must be a list, got {type(steps).__name__}")
@@ -172,7 +189,7 @@ def parse_verdict(text: str) -> Verdict:
         raise OutputFormatError("the verdict lacks 'previous_step_success'")
     success = payload["previous_step_success"]
     if not isinstance(success, bool):
-        raise OutputFormatError(f"'previous_step_success' must be true or false, got {success!r:.40}")
+        raise OutputFormatError(f"'previous_step_success' must be true or false, got {type(success).__name__}")
     refine = payload.get("refine_prompt")
     if refine is not None and not isinstance(refine, str):
         raise OutputFormatError(f"'refine_prompt' must be a string, got {type(refine).__name__}")

@@ -1,5 +1,6 @@
 """parse_plan / parse_verdict on the released checkpoints' answer style, and under fuzzing."""
 import json
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -151,3 +152,66 @@ def test_fuzz_truncation_and_mutation(text, data):
     _check(text[:cut])
     pos = data.draw(st.integers(0, len(text) - 1))
     _check(text[:pos] + data.draw(st.sampled_from(["'", '"', "}", "{", "[", "]", ",", ":", "<", "\\", "\x00"])) + text[pos:])
+
+
+# --- issue 8: the released planner's shape, linear time, bounded step numbers ---
+RELEASED_PLAN = """<think>Two blocks to stack: red on blue, then green on red.</think><answer>{'execution_plan': [
+{'step_number': 1, 'step_name': 'Red on blue', 'instruction': 'Place the red block on the blue block.',
+ 'prompt': 'Move the red block onto the blue block; keep everything else unchanged.', 'auxiliary_text': None},
+{'step_number': 2, 'step_name': 'Green on red', 'instruction': 'Place the green block on the red block.',
+ 'prompt': 'Put the green block on top of the red block.', 'auxiliary_text': None}]}</answer>"""
+
+
+def test_released_planner_execution_plan_shape():
+    plan = parse_plan(RELEASED_PLAN)
+    assert [(s.step_number, s.step_name) for s in plan.steps] == [(1, "Red on blue"), (2, "Green on red")]
+    assert plan.steps[1].prompt == "Put the green block on top of the red block."
+    assert all(s.auxiliary_text == "" for s in plan.steps)
+
+
+def test_planner_template_asks_for_execution_plan():
+    from interleave_robot.backends.vlm_agents import load_template
+
+    text = load_template("", "planner.txt", ("task", "max_steps")).template
+    assert '"execution_plan"' in text
+    example = text[text.rindex("<think>"):].strip()  # the answer example the template shows must parse
+    assert [s.step_number for s in parse_plan(example).steps] == [1]
+
+
+@pytest.mark.parametrize("text", [
+    "```" + "a" * 150_000,  # an unclosed fence after a long tag: quadratic with the old regex (90 s)
+    "```\n" + "x" * 150_000,
+    "`" * 150_000,
+    "```json\n" * 18_000,
+    "<answer>" + "```a" * 40_000,
+])
+def test_parsers_linear_time_on_fences(text):
+    t0 = time.perf_counter()
+    _check(text)
+    assert time.perf_counter() - t0 < 1.0
+
+
+@pytest.mark.parametrize("number, reason", [
+    (10 ** 250, "0..10000"),  # used to pass and abort the run on a too-long image file name
+    (-1, "0..10000"),
+    (10_001, "0..10000"),
+])
+def test_step_number_bounds(number, reason):
+    with pytest.raises(OutputFormatError, match=reason):
+        parse_plan(repr([{"instruction": "a", "prompt": "p", "step_number": number}]))
+
+
+@pytest.mark.parametrize("digits", [4299, 4301, 6000])
+def test_huge_integers_are_format_errors(digits):
+    big = "7" * digits
+    for text in (f'[{{"instruction": "a", "prompt": "p", "step_number": {big}}}]',
+                 f"[{{'instruction': 'a', 'prompt': 'p', 'step_number': {big}}}]",
+                 f'{{"previous_step_success": {big}}}'):
+        with pytest.raises(OutputFormatError):
+            parse_plan(text) if "instruction" in text else parse_verdict(text)
+
+
+def test_deep_nesting_in_each_style():
+    for text in ("[" * 50_000 + "]" * 50_000, "{'a': " * 30_000 + "1" + "}" * 30_000,
+                 '{"execution_plan": ' + "[" * 100_000):
+        _check(text)
