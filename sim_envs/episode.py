@@ -19,7 +19,7 @@ from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 from interleave_robot.types import Trajectory
 
 from interleave_robot.sim_envs.faults import NO_FAULT
-from interleave_robot.sim_envs.registration import env_id
+from interleave_robot.sim_envs.env_cache import cached_env
 from interleave_robot.sim_envs.tasks import FAMILIES, MAX_STEPS
 
 
@@ -80,15 +80,10 @@ class EpisodeRunner:
 
     def __init__(self, image_size: int = 128):
         self.image_size = image_size
-        self._envs: dict = {}
         self._generator = None
 
     def _env(self, family: str):
-        import gymnasium as gym
-
-        if family not in self._envs:
-            self._envs[family] = gym.make(env_id(family), image_size=self.image_size)
-        return self._envs[family]
+        return cached_env(family, self.image_size)
 
     def run(self, config: EpisodeConfig, store=None, critic=None) -> EpisodeResult:
         """One episode. `critic` (any interleave_robot Critic, e.g. a trained VLM critic) replaces
@@ -147,9 +142,8 @@ class EpisodeRunner:
             trajectory=trajectory, final_image=unwrapped.observation().image, initial_image=observation.image)
 
     def close(self) -> None:
-        for env in self._envs.values():
-            env.close()
-        self._envs.clear()
+        """Free the generator's GL context (idempotent). The envs belong to the process's cache
+        (env_cache.py), closed by `close_cached_envs()` or at exit."""
         if self._generator is not None:
             self._generator.close()
             self._generator = None

@@ -7,9 +7,11 @@ or install, instead of a GL traceback. Renderers hold GL contexts: close them (o
 """
 from __future__ import annotations
 
+import atexit
 import ctypes.util
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -49,6 +51,26 @@ def import_mujoco():
     return mujoco
 
 
+_LIVE: "weakref.WeakSet[SceneRenderer]" = weakref.WeakSet()
+
+
+def _track(renderer: "SceneRenderer") -> None:
+    """Remember a live renderer so that exit closes it while EGL still works. atexit runs its
+    callbacks last-registered first: registering after mujoco's own EGL handler (which
+    terminates the display) makes ours run before it, so no context is freed by __del__ late."""
+    if not _LIVE:
+        atexit.unregister(close_all_renderers)
+        atexit.register(close_all_renderers)
+    _LIVE.add(renderer)
+
+
+def close_all_renderers() -> None:
+    """Close every SceneRenderer still open (idempotent; also runs at interpreter exit)."""
+    for renderer in list(_LIVE):
+        renderer.close()
+    _LIVE.clear()
+
+
 class SceneRenderer:
     """RGB and depth images of one model from a named camera (one GL context, reused)."""
 
@@ -61,6 +83,7 @@ class SceneRenderer:
             backend = os.environ.get("MUJOCO_GL", "(unset)")
             raise RenderingUnavailableError(
                 f"MuJoCo cannot render with MUJOCO_GL={backend}: {exc}; {_INSTALL_HINT}") from None
+        _track(self)
 
     def rgb(self, data, camera: str, extra_geoms=None) -> np.ndarray:
         """RGB uint8 (H, W, 3). `extra_geoms(scene)` may add visual-only geoms (e.g. a duplicate)."""

@@ -1,8 +1,11 @@
 """`interleave-robot demo`: the main job, as a user runs it."""
+import ctypes.util
 import json
 import os
 import subprocess
 import sys
+
+import pytest
 
 from interleave_robot.cli import main
 
@@ -37,11 +40,11 @@ def test_bad_options_end_with_one_line(tmp_path, capsys):
 
 
 def test_missing_rendering_backend_names_the_fix(tmp_path):
+    if ctypes.util.find_library("OSMesa") is not None:
+        pytest.skip("this machine has OSMesa: MUJOCO_GL=osmesa works, so the missing-backend message cannot be shown")
     env = {**os.environ, "MUJOCO_GL": "osmesa", "PYOPENGL_PLATFORM": "osmesa"}
     proc = subprocess.run([sys.executable, "-m", "interleave_robot", "demo", "--out", str(tmp_path / "d")],
                           env=env, capture_output=True, text=True, timeout=120)
-    if proc.returncode == 0:  # this machine has OSMesa: the fallback works
-        return
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "MUJOCO_GL" in proc.stderr and "libosmesa6" in proc.stderr and "libegl1" in proc.stderr
     assert not (tmp_path / "d").exists()
