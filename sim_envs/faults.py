@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 
 from interleave_robot.sim_envs.language import Subgoal
-from interleave_robot.sim_envs.placement import apply_subgoal, random_free_spot, relation_holds, target_position
+from interleave_robot.sim_envs.placement import apply_subgoal, relation_holds, target_position
 from interleave_robot.sim_envs.scene import BLOCK_HALF, SceneSpec, SceneState
+from interleave_robot.sim_envs.workspace import random_free_spot
 
 FAULT_TYPES = ("no_op", "wrong_object", "wrong_place", "collateral", "artifact", "duplicate")
 NO_FAULT = "none"

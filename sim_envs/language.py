@@ -16,22 +16,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import COLORS, ObjectSpec, SceneSpec
 
-RELATIONS = ("on", "in", "left_of", "right_of", "next_to", "between")
-
-# Phrase (token tuple) -> (relation, explicit?). Longest phrases are matched first.
-_RELATION_PHRASES: dict[tuple[str, ...], tuple[str, bool]] = {
-    ("on", "top", "of"): ("on", True), ("onto",): ("on", True), ("atop",): ("on", True),
-    ("on",): ("on", False), ("upon",): ("on", False),
-    ("inside",): ("in", True), ("into",): ("in", True), ("in",): ("in", False),
-    ("to", "the", "left", "of"): ("left_of", True), ("left", "of"): ("left_of", True),
-    ("to", "the", "right", "of"): ("right_of", True), ("right", "of"): ("right_of", True),
-    ("next", "to"): ("next_to", True), ("beside",): ("next_to", False), ("by",): ("next_to", False),
-    ("near",): ("next_to", False),
-    ("between",): ("between", True), ("in", "between"): ("between", True),
-}
-_MAX_PHRASE = max(len(p) for p in _RELATION_PHRASES)
 _BLOCK_NOUNS = {"block": None, "blocks": None, "cube": "cube", "cubes": "cube",
                 "cylinder": "cylinder", "cylinders": "cylinder"}
 _BIN_NOUNS = {"bin", "bins", "tray", "trays", "basket", "baskets"}
@@ -40,8 +27,6 @@ _VAGUE_NOUNS = {"one", "ones"}
 _NOT_COLOURS = {"the", "a", "an", "its", "their", "same", "matching", "own", "other", "each", "that",
                 "this", "and", "of", "to", "on", "in", "into", "onto", "coloured", "colored", "every",
                 "top", "left", "right", "next", "between", "it", "so", "is"}
-_PHRASE_TEXT = {"on": "on top of", "in": "inside", "left_of": "to the left of",
-                "right_of": "to the right of", "next_to": "next to"}
 MAX_PROMPT_CHARS = 2000
 
 
@@ -61,7 +46,7 @@ class Subgoal:
     def __post_init__(self):
         if self.relation not in RELATIONS:
             raise ValueError(f"unknown relation {self.relation!r}; known: {', '.join(RELATIONS)}")
-        expected = 2 if self.relation == "between" else 1
+        expected = RELATIONS[self.relation].references
         if len(self.reference) != expected:
             raise ValueError(f"relation {self.relation!r} needs {expected} reference object(s), "
                              f"got {self.reference!r}")
@@ -123,12 +108,16 @@ def _noun(token: str) -> str | None:
 
 
 def _find_relation(tokens: list[str], start: int) -> tuple[str, bool, int] | None:
-    """The first relation phrase at or after token `start`: (relation, explicit, end index)."""
+    """The first relation phrase at or after token `start`: (relation, explicit, end index).
+    Phrases come from the relation table (read per call, so a new entry needs nothing else);
+    at one position the longest phrase wins ("in between" over "in")."""
+    phrases = {p: (rel.name, explicit) for rel in RELATIONS.values() for p, explicit in rel.keywords.items()}
+    longest = max(len(p) for p in phrases)
     for i in range(start, len(tokens)):
-        for n in range(_MAX_PHRASE, 0, -1):
+        for n in range(longest, 0, -1):
             phrase = tuple(tokens[i:i + n])
-            if phrase in _RELATION_PHRASES:
-                relation, explicit = _RELATION_PHRASES[phrase]
+            if phrase in phrases:
+                relation, explicit = phrases[phrase]
                 return relation, explicit, i + n
     return None
 
@@ -176,57 +165,36 @@ def parse_instruction(text: str, spec: SceneSpec) -> Subgoal:
     first = mentions[0]
     found = _find_relation(tokens, first.end)
     if found is None:
-        raise PromptParseError(f"no spatial relation in {text!r} (on, in, left of, right of, next to, between)")
-    relation, explicit, rel_end = found
+        known = ", ".join(r.explicit_text for r in RELATIONS.values())
+        raise PromptParseError(f"no spatial relation in {text!r} ({known})")
+    name, explicit, rel_end = found
+    relation = RELATIONS[name]
     refs = [m for m in mentions[1:] if m.start >= rel_end]
-    needed = 2 if relation == "between" else 1
+    needed = relation.references
     if len(refs) < needed:
-        raise PromptParseError(f"relation '{relation}' in {text!r} needs {needed} reference object(s)")
+        raise PromptParseError(f"relation '{name}' in {text!r} needs {needed} reference object(s)")
     refs = refs[:needed]
     moved = _resolve(first, spec, prefer="block")
     if moved.kind != "block":
         raise PromptParseError(f"the {moved.words} cannot be moved (only blocks move)")
-    prefer_ref = "bin" if relation == "in" else "block"
-    ref_objs = [_resolve(m, spec, prefer=prefer_ref, same_as=moved) for m in refs]
+    ref_objs = [_resolve(m, spec, prefer=relation.reference_kind, same_as=moved) for m in refs]
     if any(r.name == moved.name for r in ref_objs):
         raise PromptParseError(f"{text!r} relates the {moved.words} to itself")
-    if relation == "in" and ref_objs[0].kind != "bin":
-        relation = "on"  # "put red in blue" where blue is a block: the only sensible reading
-    if relation == "between" and ref_objs[0].name == ref_objs[1].name:
-        raise PromptParseError(f"'between' in {text!r} needs two different objects")
+    if len({r.name for r in ref_objs}) < len(ref_objs):
+        raise PromptParseError(f"'{name}' in {text!r} needs {needed} different objects")
+    relation = relation.resolve(ref_objs)
     score = _mention_score(first) + (0.2 if explicit else 0.1)
     score += sum(_mention_score(m) for m in refs) / len(refs)
-    return Subgoal(moved.name, relation, [r.name for r in ref_objs], round(min(1.0, score), 3))
+    return Subgoal(moved.name, relation.name, [r.name for r in ref_objs], round(min(1.0, score), 3))
 
 
 def describe_subgoal(subgoal: Subgoal, spec: SceneSpec) -> str:
     """The most explicit prompt for a subgoal (parses back to it with explicitness 1.0)."""
     obj = spec.get(subgoal.obj).words
-    refs = [spec.get(r).words for r in subgoal.reference]
-    if subgoal.relation == "between":
-        where = f"between the {refs[0]} and the {refs[1]}"
-    else:
-        where = f"{_PHRASE_TEXT[subgoal.relation]} the {refs[0]}"
+    where = RELATIONS[subgoal.relation].explicit([spec.get(r).words for r in subgoal.reference])
     return f"Move the {obj} so that it is {where}. Keep every other object where it is."
 
 
 def natural_phrases(subgoal: Subgoal, spec: SceneSpec) -> list[str]:
     """Everyday phrasings of a subgoal, as a person would say them (less explicit on purpose)."""
-    o = spec.get(subgoal.obj)
-    r = [spec.get(name) for name in subgoal.reference]
-    oc, rc = o.color, r[0].color
-    rel = subgoal.relation
-    if rel == "on":
-        return [f"Put the {oc} one on the {rc} one.", f"Stack {oc} on {rc}.",
-                f"Place the {o.words} on the {rc} one."]
-    if rel == "in":
-        own = [f"Drop the {oc} one in its bin.", f"Put the {oc} one in the matching bin."] if oc == rc else []
-        return own + [f"Put the {oc} one in the {rc} bin.", f"Drop {oc} in the {rc} tray."]
-    if rel in ("left_of", "right_of"):
-        side = "left" if rel == "left_of" else "right"
-        return [f"Move {oc} to the {side} of {rc}.", f"Put the {oc} one {side} of the {rc} one.",
-                f"Place the {o.words} {side} of {rc}."]
-    if rel == "next_to":
-        return [f"Put the {oc} one by the {rc} one.", f"Move {oc} beside {rc}.", f"Set the {oc} one near the {rc} one."]
-    return [f"Put the {oc} one between the {rc} and {r[1].color} ones.",
-            f"Move {oc} between {rc} and {r[1].color}."]
+    return RELATIONS[subgoal.relation].natural(spec.get(subgoal.obj), [spec.get(n) for n in subgoal.reference])

@@ -27,6 +27,7 @@ from interleave_robot.images import check_image
 from interleave_robot.types import CritiqueRequest, Verdict
 
 from interleave_robot.sim_envs import vision
+from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, SceneSpec, SceneState
 
 BIN_FLOOR_Z = 0.002  # a block in a bin rests on its 2 mm floor
@@ -242,8 +243,8 @@ def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndar
     if relation_holds(spec, state, subgoal):
         return ""
     d = 100 * (np.asarray(state.positions[target.name]) - np.asarray(state.positions[refs[0].name]))
-    names = " and the ".join(r.words for r in refs)
-    return (f"the {target.words} is not {subgoal.relation.replace('_', ' ')} the {names} "
+    where = RELATIONS[subgoal.relation].explicit([r.words for r in refs])
+    return (f"the {target.words} is not {where} "
             f"(seen at {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} cm from the {refs[0].words})")
 
 

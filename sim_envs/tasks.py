@@ -17,8 +17,10 @@ import numpy as np
 from interleave_robot.types import Task
 
 from interleave_robot.sim_envs.language import Subgoal, natural_phrases
-from interleave_robot.sim_envs.placement import SPACING, apply_subgoal, in_workspace, is_free, relation_holds, target_position
+from interleave_robot.sim_envs.placement import apply_subgoal, relation_holds, target_position
+from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, COLORS, WORKSPACE, ObjectSpec, SceneSpec, SceneState
+from interleave_robot.sim_envs.workspace import SPACING, in_workspace, is_free
 
 FAMILIES = ("stack", "sort", "line", "pick_place")
 MAX_STEPS = {"stack": 4, "sort": 3, "line": 4, "pick_place": 2}  # what fits the workspace
@@ -117,13 +119,12 @@ def _valid(spec: SceneSpec, state: SceneState, goal: list[Subgoal]) -> bool:
         x, y, _ = target_position(spec, current, g)
         if not in_workspace(x, y):
             return False
-        if g.relation in ("left_of", "right_of", "next_to", "between"):
-            if not is_free(spec, current, (x, y), ignore=(g.obj, *g.reference), radius=MIN_BLOCK_DISTANCE - 0.02):
-                return False
-        if g.relation == "between":
-            a, b = (np.asarray(current.positions[r][:2]) for r in g.reference)
-            if not (0.13 <= abs(a[0] - b[0]) <= 0.24 and abs(a[1] - b[1]) <= 0.05):
-                return False
+        relation = RELATIONS[g.relation]
+        if relation.table_level and not is_free(spec, current, (x, y), ignore=(g.obj, *g.reference),
+                                                radius=MIN_BLOCK_DISTANCE - 0.02):
+            return False
+        if not relation.layout_ok(current, g.reference):
+            return False
         current = apply_subgoal(spec, current, g)
     return goal_satisfied(spec, current, goal)
 
@@ -180,30 +181,30 @@ def _pick_place(rng, opts):
     goal = []
     fixed: dict = {}
     reserved: list = []
-    (x0, x1), (y0, y1) = WORKSPACE
+    # Relations to blocks first, then those to a bin (the table's order): the draw order is part of the seed's meaning.
+    choices = [r for r in RELATIONS.values() if r.reference_kind == "block"]
+    choices += [r for r in RELATIONS.values() if r.reference_kind == "bin"] if with_bin else []
     for _ in range(steps):
-        relations = ["on", "left_of", "right_of", "next_to", "between"] + (["in"] if with_bin else [])
-        relation = str(rng.choice(relations))
+        relation = choices[int(rng.choice(len(choices)))]
         free = [n for n in names if n not in used]
         moved = str(rng.choice(free))
         # A block with another one on it, or one sitting on a block, is no reference for a later
         # step: "on" it would land on the block above, "next to" it would be at the wrong height.
         others = [n for n in names if n != moved and n not in stacked]
-        if relation == "in":
+        if relation.reference_kind == "bin":
             refs = [objs[-1].name]
         else:
-            k = 2 if relation == "between" else 1
-            refs = [str(r) for r in rng.choice(others, size=k, replace=False)]
+            refs = [str(r) for r in rng.choice(others, size=relation.references, replace=False)]
         used.update([moved, *refs])
-        if relation == "on":
+        if relation.stacks:
             stacked.update([moved, *refs])
-        goal.append(Subgoal(moved, relation, refs))
-        if relation == "between" and not set(refs) & set(fixed):
-            # Two references side by side (along x) with room for a block between them.
-            ax, ay = rng.uniform(x0, x1 - 0.2), rng.uniform(y0, y1)
-            bx, by = ax + rng.uniform(0.15, 0.2), ay + rng.uniform(-0.03, 0.03)
-            fixed.update({refs[0]: (ax, ay), refs[1]: (bx, by)})
-            reserved.append((ax + 0.04, bx - 0.04, min(ay, by) - 0.09, max(ay, by) + 0.09))
+        goal.append(Subgoal(moved, relation.name, refs))
+        if not set(refs) & set(fixed):
+            layout = relation.fixed_layout(rng)
+            if layout is not None:
+                positions, box = layout
+                fixed.update(dict(zip(refs, positions)))
+                reserved.append(box)
         if len([n for n in names if n not in used]) == 0:
             break
     return objs, goal, fixed, reserved

@@ -22,12 +22,11 @@ from interleave_robot.types import Observation, Plan, PlanStep, Task
 
 from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
 from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot
 from interleave_robot.sim_envs.tasks import goal_of
 
 PROMPT_STYLES = ("natural", "explicit")
-_STEP_NAMES = {"on": "Stack", "in": "Put away", "left_of": "Place left", "right_of": "Place right",
-               "next_to": "Place beside", "between": "Place between"}
 
 
 @dataclass
@@ -65,7 +64,7 @@ class TeacherPlanner(Planner):
             instruction = natural[int(rng.integers(len(natural)))]
             explicit = describe_subgoal(subgoal, spec)
             prompt = instruction if self.config.prompt_style == "natural" else explicit
-            name = f"{_STEP_NAMES[subgoal.relation]} the {spec.get(subgoal.obj).words}"
+            name = f"{RELATIONS[subgoal.relation].step_name} the {spec.get(subgoal.obj).words}"
             steps.append(PlanStep(step_number=i, step_name=name, instruction=instruction, prompt=prompt,
                                   auxiliary_text=f"Afterwards: {explicit}"))
         return Plan(steps=steps, metadata={"planner": "teacher", "privileged": True,

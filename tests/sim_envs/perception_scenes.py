@@ -13,7 +13,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before anything imports mujoco
 import numpy as np  # noqa: E402
 
 from interleave_robot.sim_envs.language import Subgoal  # noqa: E402
-from interleave_robot.sim_envs.placement import apply_subgoal, random_free_spot  # noqa: E402
+from interleave_robot.sim_envs.placement import apply_subgoal  # noqa: E402
+from interleave_robot.sim_envs.workspace import random_free_spot  # noqa: E402
 from interleave_robot.sim_envs.scene import (ObjectSpec, SceneSpec, SceneState, build_mjcf,  # noqa: E402
                                              camera_model, park_gripper, write_state)
 

@@ -62,7 +62,7 @@ def test_each_colour_segments_at_its_block(scene):
     # The pale blue bin is not a blue block, and the grey table/gripper belong to no colour.
     assert not (masks["blue"] & vision.bin_masks(rgb, ["blue"])["blue"]).any()
     assert vision.bin_masks(rgb, ["blue"])["blue"].sum() > 100
-    assert vision.out_of_palette_mask(rgb).sum() == 0
+    assert vision.segment(rgb).off_palette.sum() == 0
 
 
 def test_block_centres_from_depth_and_from_bottom_edge(scene):
@@ -98,12 +98,3 @@ def test_silhouette_area_matches_an_unoccluded_block(scene):
     spec, state, rgb, _, camera = scene
     area = vision.merged_blob(vision.color_masks(rgb)["red"]).area
     assert area == pytest.approx(vision.silhouette_area(camera, state.positions["red"]), rel=0.1)
-
-
-def test_change_mask_needs_equal_sizes():
-    a = np.zeros((8, 8, 3), np.uint8)
-    b = a.copy()
-    b[2, 3] = 200
-    assert vision.change_mask(a, b).sum() == 1
-    with pytest.raises(ValueError, match="differ in size"):
-        vision.change_mask(a, np.zeros((4, 8, 3), np.uint8))
