@@ -29,6 +29,8 @@ class Generator(ABC):
     """(source image or None, prompt, seed) -> image."""
 
     config_class: type
+    # True: it needs GenerationRequest.source_state (simulator state), which HTTP cannot carry.
+    needs_source_state: bool = False
 
     @abstractmethod
     def generate(self, request: GenerationRequest) -> GenerationResult:

@@ -198,6 +198,7 @@ class MetaWorldPhaseGenerator(Generator):
     """Subgoal image of a phase by replaying Meta-World's expert to the phase's end (sim only)."""
 
     config_class = MetaWorldGeneratorConfig
+    needs_source_state = True  # serve-generator refuses it at start-up
 
     def __init__(self, config: MetaWorldGeneratorConfig | None = None):
         self.config = config or MetaWorldGeneratorConfig()

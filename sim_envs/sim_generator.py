@@ -22,12 +22,15 @@ from interleave_robot.agents import Generator
 from interleave_robot.errors import BackendError, ConfigError
 from interleave_robot.types import GenerationRequest, GenerationResult
 
-from interleave_robot.sim_envs.faults import FAULT_TYPES, UNPARSED, add_artifacts, apply_fault, draw_fault, effective_fault_rate
+from interleave_robot.sim_envs.faults import FAULT_TYPES, GROSS, UNPARSED, add_artifacts, apply_fault, bleed_colour, draw_fault, \
+    draw_form, effective_fault_rate
 from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
-from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.placement import apply_subgoal, relation_holds
+from interleave_robot.sim_envs.realism import MAX_STRENGTH, apply_effects, draw_effects
 from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
 from interleave_robot.sim_envs.scene import BLOCK_HALF, CAMERA_NAME, COLORS, SceneSpec, SceneState, SimSnapshot, build_mjcf, park_gripper, \
     read_state, write_state
+from interleave_robot.sim_envs.vision import segment
 
 
 @dataclass
@@ -38,8 +41,14 @@ class SimGeneratorConfig:
     vagueness_gain: float = 1.0
     fault_weights: dict = field(default_factory=lambda: {name: 1.0 for name in FAULT_TYPES})
     settle_steps: int = 150  # 0.3 s of physics so stacked blocks come to rest
+    realism: float = 1.0  # editor effects on every image (realism.py); 0 = the pixel-exact re-render
+    subtle_fraction: float = 0.5  # share of wrong_place/collateral/artifact faults drawn in a subtle form
 
     def __post_init__(self):
+        if not 0.0 <= self.realism <= MAX_STRENGTH:
+            raise ConfigError(f"SimGeneratorConfig.realism must be in [0, {MAX_STRENGTH}], got {self.realism}")
+        if not 0.0 <= self.subtle_fraction <= 1.0:
+            raise ConfigError(f"SimGeneratorConfig.subtle_fraction must be in [0, 1], got {self.subtle_fraction}")
         if not 0.0 <= self.fault_rate <= 1.0:
             raise ConfigError(f"SimGeneratorConfig.fault_rate must be in [0, 1], got {self.fault_rate}")
         if self.vagueness_gain < 0:
@@ -59,6 +68,7 @@ class SimulatedGenerator(Generator):
     """Prompt -> subgoal image by simulation, with a fault model (sim only; needs source_state)."""
 
     config_class = SimGeneratorConfig
+    needs_source_state = True  # serve-generator refuses it at start-up
 
     def __init__(self, config: SimGeneratorConfig | None = None):
         self.config = config or SimGeneratorConfig()
@@ -112,8 +122,12 @@ class SimulatedGenerator(Generator):
             raise BackendError("the simulated generator needs request.source_state to be a SimSnapshot "
                                "(it edits simulated scenes only)")
         spec = source.spec
-        rng = np.random.default_rng([int(request.seed) & 0xFFFFFFFF, zlib.crc32(request.prompt.encode("utf-8"))])
-        meta = {"prompt": request.prompt, "seed": int(request.seed)}
+        key = [int(request.seed) & 0xFFFFFFFF, zlib.crc32(request.prompt.encode("utf-8"))]
+        rng = np.random.default_rng(key)
+        # Separate streams: the subtle forms and the editor effects leave the fault draws as they were.
+        form_rng, effects_rng = np.random.default_rng(key + [1]), np.random.default_rng(key + [2])
+        effects = draw_effects(effects_rng, self.config.realism)
+        meta = {"prompt": request.prompt, "seed": int(request.seed), "realism": effects.to_dict()}
         try:
             subgoal = parse_instruction(request.prompt, spec)
         except PromptParseError as exc:
@@ -121,14 +135,20 @@ class SimulatedGenerator(Generator):
                 spec, source.state, settle=False)[0]
             meta.update(fault=UNPARSED, reason=str(exc), subgoal=None, explicitness=0.0,
                         effective_fault_rate=None, snapshot=source.to_dict(), intended_state=None)
-            return GenerationResult(image=image.copy(), state=source.copy(), metadata=meta)
+            return GenerationResult(image=apply_effects(image, effects), state=source.copy(), metadata=meta)
         rate = effective_fault_rate(self.config.fault_rate, subgoal.explicitness, self.config.vagueness_gain)
         fault = draw_fault(rng, rate, self.config.fault_weights)
-        fault, state, detail = apply_fault(fault, spec, source.state, subgoal, rng)
-        duplicate = (detail["duplicate_of"], detail["duplicate_at"]) if fault == "duplicate" else None
-        image, settled = self.render_state(spec, state, duplicate=duplicate)
+        form = draw_form(form_rng, fault, self.config.subtle_fraction)
+        fault, state, detail = apply_fault(fault, spec, source.state, subgoal, rng, form)
+        image, settled = self._render_fault(spec, fault, state, detail)
+        if detail["form"] != GROSS and not _subtle_fault_is_real(spec, source.state, settled, subgoal, fault, detail):
+            # Physics undid the subtle fault (a nudged block slid back...): draw the gross form instead.
+            fault, state, detail = apply_fault(fault, spec, source.state, subgoal, rng, GROSS)
+            detail["subtle_undone"] = form
+            image, settled = self._render_fault(spec, fault, state, detail)
         if fault == "artifact":
-            image = add_artifacts(image, rng)
+            image = add_artifacts(image, rng) if detail["form"] == GROSS else self._bleed(image, spec, subgoal, rng)
+        image = apply_effects(image, effects)
         snapshot = SimSnapshot(spec, settled)
         meta.update(fault=fault, subgoal=subgoal.to_dict(), explicitness=subgoal.explicitness,
                     effective_fault_rate=rate, snapshot=snapshot.to_dict(),
@@ -136,8 +156,34 @@ class SimulatedGenerator(Generator):
                     detail=json.loads(json.dumps(detail)))
         return GenerationResult(image=image, state=snapshot, metadata=meta)
 
+    def _render_fault(self, spec: SceneSpec, fault: str, state: SceneState, detail: dict):
+        duplicate = (detail["duplicate_of"], detail["duplicate_at"]) if fault == "duplicate" else None
+        return self.render_state(spec, state, duplicate=duplicate)
+
+    @staticmethod
+    def _bleed(image: np.ndarray, spec: SceneSpec, subgoal, rng: np.random.Generator) -> np.ndarray:
+        blocks = segment(image).blocks
+        color = spec.get(subgoal.obj).color
+        neighbours = [blocks[c] for c in sorted({b.color for b in spec.blocks}) if c != color]
+        return bleed_colour(image, blocks[color], neighbours, rng)
+
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
         self._renderer = None
         self._spec = None
+
+
+def _subtle_fault_is_real(spec: SceneSpec, source: SceneState, settled: SceneState, subgoal, fault: str,
+                          detail: dict) -> bool:
+    """Whether a subtle fault survived settling: the relation still fails (wrong_place), the
+    bystander still sits >= 7 mm or >= 12 degrees away from where it was (collateral)."""
+    if fault == "wrong_place":
+        return not relation_holds(spec, settled, subgoal)
+    if fault == "collateral":
+        name = detail["collateral_object"]
+        moved = np.hypot(*(np.asarray(settled.positions[name][:2]) - np.asarray(source.positions[name][:2])))
+        dot = abs(float(np.dot(settled.quaternions[name], source.quaternions[name])))
+        turned = 2 * np.degrees(np.arccos(min(1.0, dot)))
+        return bool(moved >= 0.007 or turned >= 12.0)
+    return True

@@ -1,18 +1,23 @@
 """VLM chat backend over an OpenAI-compatible `/v1/chat/completions` server (vLLM, ...).
 
-Images travel as base64 PNG `image_url` data URLs. Connection errors, timeouts, 429 and 5xx
-are retried with exponential backoff; other 4xx fail at once. The API key is read from the
-environment variable the config names, at call time, and never logged or shown in a repr.
+Images travel as base64 PNG `image_url` data URLs. Connection errors, timeouts, connections
+closed mid-answer, 429 and 5xx are retried with exponential backoff; other 4xx fail at once.
+`timeout_s` is each attempt's whole deadline (connect to last byte). The API key is read
+from the environment variable the config names, at call time, and never logged or shown in
+a repr; an error body the server sends is redacted (the key, Bearer values, `api_key=...`)
+before it is quoted in an error, since a server may echo the request's headers.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
 
-from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError
+from interleave_robot.backends.http_call import HTTPCaller, TransportError
+from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, redact
 from interleave_robot.images import image_to_base64
 from interleave_robot.backends.vlm_base import ChatMessage, VLMChat
 
@@ -20,6 +25,7 @@ log = logging.getLogger(__name__)
 
 RESPONSE_FORMATS = ("none", "json_object")
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+REDACT_READ = 4096  # bytes of an error body redacted before the first 200 characters are quoted
 
 
 @dataclass
@@ -50,11 +56,11 @@ class OpenAIVLMConfig:
         if self.response_format not in RESPONSE_FORMATS:
             raise ConfigError(f"openai VLM: response_format must be one of {', '.join(RESPONSE_FORMATS)}, "
                               f"got {self.response_format!r}")
-        if self.timeout_s <= 0:
-            raise ConfigError(f"openai VLM: timeout_s must be > 0, got {self.timeout_s}")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0:
+            raise ConfigError(f"openai VLM: timeout_s must be a finite number > 0, got {self.timeout_s}")
         if not 0 <= self.max_retries <= 20:
             raise ConfigError(f"openai VLM: max_retries must be in 0..20, got {self.max_retries}")
-        if self.backoff_s < 0 or self.max_backoff_s < 0:
+        if not (0 <= self.backoff_s < math.inf and 0 <= self.max_backoff_s < math.inf):
             raise ConfigError("openai VLM: backoff_s and max_backoff_s must be >= 0")
         if self.max_tokens < 1:
             raise ConfigError(f"openai VLM: max_tokens must be >= 1, got {self.max_tokens}")
@@ -77,23 +83,28 @@ class _Retryable(Exception):
 
 
 class OpenAIVLM(VLMChat):
-    """Chat through an OpenAI-compatible HTTP server. Thread-safe (a requests.Session per call)."""
+    """Chat through an OpenAI-compatible HTTP server. Thread-safe (connections are per thread)."""
 
     config_class = OpenAIVLMConfig
 
     def __init__(self, config: OpenAIVLMConfig):
-        import requests
-
         self.config = config
         self.url = config.base_url.rstrip("/") + "/chat/completions"
-        self._requests = requests
+        self._caller = HTTPCaller(connect_timeout_s=min(10.0, config.timeout_s))
 
     def __repr__(self) -> str:
         return f"OpenAIVLM(url={self.url!r}, model={self.config.model!r}, api_key_env={self.config.api_key_env!r})"
 
+    def _key(self) -> str:
+        return os.environ.get(self.config.api_key_env, "")
+
+    def _quote(self, body: bytes) -> str:
+        """The start of a server's answer, fit to quote in an error: credentials redacted."""
+        return redact(body[:REDACT_READ].decode("utf-8", "replace"), [self._key()])[:200]
+
     def _headers(self) -> dict:
         headers = {"Content-Type": "application/json"}
-        key = os.environ.get(self.config.api_key_env, "")
+        key = self._key()
         if key:
             headers["Authorization"] = f"Bearer {key}"
         return headers
@@ -109,35 +120,26 @@ class OpenAIVLM(VLMChat):
         return body
 
     def _post_once(self, payload: bytes) -> str:
-        requests = self._requests
         try:
-            response = requests.post(self.url, data=payload, headers=self._headers(), timeout=self.config.timeout_s,
-                                     stream=True)
-        except requests.Timeout as exc:
-            raise _Retryable(f"timeout after {self.config.timeout_s}s") from exc
-        except requests.ConnectionError as exc:
-            raise _Retryable(f"connection error: {type(exc).__name__}") from exc
-        with response:
-            try:
-                body = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
-            except (requests.RequestException, OSError) as exc:
-                raise _Retryable(f"reading the response failed: {type(exc).__name__}") from exc
-            status = response.status_code
+            reply = self._caller.request("POST", self.url, payload, self._headers(), self.config.timeout_s,
+                                         MAX_RESPONSE_BYTES)
+        except TransportError as exc:
+            if exc.kind == "timeout":
+                raise _Retryable(f"timeout after {self.config.timeout_s}s") from None
+            raise _Retryable(f"connection error: {exc}") from None
+        status = reply.status
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}")
         if status != 200:
-            raise BackendError(f"{self.url} answered HTTP {status}: {body[:200].decode('utf-8', 'replace')}")
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise BackendError(f"{self.url} answered more than {MAX_RESPONSE_BYTES} bytes")
-        return self._content(body)
+            raise BackendError(f"{self.url} answered HTTP {status}: {self._quote(reply.body)}")
+        return self._content(reply.body)
 
     def _content(self, body: bytes) -> str:
         try:
             data = json.loads(body)
             content = data["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise BackendError(f"{self.url} answered no choices[0].message.content: "
-                               f"{body[:200].decode('utf-8', 'replace')}") from None
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError):
+            raise BackendError(f"{self.url} answered no choices[0].message.content: {self._quote(body)}") from None
         if not isinstance(content, str):
             raise BackendError(f"{self.url} answered non-text content ({type(content).__name__})")
         return content
@@ -162,3 +164,6 @@ class OpenAIVLM(VLMChat):
                 log.warning("%s: attempt %d/%d failed: %s", self.url, attempt + 1, cfg.max_retries + 1, last)
         error = BackendTimeoutError if timed_out else BackendError
         raise error(f"{self.url}: {cfg.max_retries + 1} attempts failed; last: {last}")
+
+    def close(self) -> None:
+        self._caller.close()

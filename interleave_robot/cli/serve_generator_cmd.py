@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -23,11 +24,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-env", default=None, metavar="VAR",
                         help="require 'Authorization: Bearer <token>', the token read from environment variable VAR")
     parser.add_argument("--max-request-mb", type=float, default=32.0, help="largest accepted request body (MiB)")
+    parser.add_argument("--max-connections", type=int, default=256,
+                        help="open connections at most (one thread each); past it: 503 (default 256)")
+    parser.add_argument("--max-concurrent", type=int, default=8,
+                        help="/edit requests processed at once; others wait, then get 503 (default 8)")
+    parser.add_argument("--request-timeout", type=float, default=30.0,
+                        help="seconds a client has to send one whole request (default 30)")
+
+
+def _request_bytes(mb: float) -> int:
+    if not math.isfinite(mb) or mb <= 0 or mb > 64 * 1024:
+        raise ConfigError(f"--max-request-mb must be a number in (0, 65536], got {mb}")
+    return int(mb * 1024 * 1024)
 
 
 def run(args: argparse.Namespace) -> int:
     from interleave_robot.generator_server import GeneratorServer, ServerOptions
 
+    generator_class = GENERATORS.resolve(args.generator)
+    # getattr: plugin generators need not subclass Generator. "sim" reads simulator state no HTTP request carries.
+    if getattr(generator_class, "needs_source_state", False):
+        raise ConfigError(f"generator {args.generator!r} needs simulator state with each request, which the HTTP "
+                          "contract cannot carry; run it in process (demo, bench) instead of serving it")
     token = None
     if args.token_env:
         token = os.environ.get(args.token_env, "")
@@ -37,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"serve-generator: warning: binding {args.host} without --token-env: anyone who can reach it "
               "can use the generator", file=sys.stderr)
     options = ServerOptions(host=args.host, port=args.port, token=token,
-                            max_request_bytes=int(args.max_request_mb * 1024 * 1024))
+                            max_request_bytes=_request_bytes(args.max_request_mb),
+                            max_connections=args.max_connections, max_concurrent_requests=args.max_concurrent,
+                            request_timeout_s=args.request_timeout)
     generator = GENERATORS.build(args.generator, parse_key_values(args.generator_opt))
     try:
         try:
