@@ -63,10 +63,10 @@ def test_vague_prompts_fail_more_often_than_explicit_ones(generator):
 def test_each_fault_type_is_recorded_and_visible(generator, fault):
     task, snap, goal = _source("stack", 7, steps=3)
     prompt = describe_subgoal(goal, snap.spec)
-    good = _gen(generator, prompt, snap, fault_rate=0.0)
-    out = _gen(generator, prompt, snap, fault_rate=1.0, fault_weights={fault: 1.0})
+    good = _gen(generator, prompt, snap, fault_rate=0.0, realism=0.0)
+    out = _gen(generator, prompt, snap, fault_rate=1.0, fault_weights={fault: 1.0}, realism=0.0, subtle_fraction=0.0)
     meta = out.metadata
-    assert meta["fault"] == fault and meta["subgoal"]["obj"] == goal.obj
+    assert meta["fault"] == fault and meta["subgoal"]["obj"] == goal.obj and meta["detail"]["form"] == "gross"
     assert np.abs(out.image.astype(int) - good.image).max() > 60  # the fault shows in the image
     state = out.state.state
     moved = {n for n in snap.state.positions
@@ -87,10 +87,15 @@ def test_each_fault_type_is_recorded_and_visible(generator, fault):
 def test_unparseable_prompt_returns_the_source_image(generator):
     task, snap, goal = _source("line", 0)
     source = generator.render_state(snap.spec, snap.state, settle=False)[0]
-    out = generator.generate(GenerationRequest(prompt="make it look nicer", seed=1, source_image=source,
-                                               source_state=snap))
-    assert out.metadata["fault"] == "unparsed" and "no object" in out.metadata["reason"]
-    assert np.array_equal(out.image, source) and out.state.state.positions == snap.state.positions
+    for realism in (0.0, 1.0):
+        generator.config = SimGeneratorConfig(realism=realism)
+        out = generator.generate(GenerationRequest(prompt="make it look nicer", seed=1, source_image=source,
+                                                   source_state=snap))
+        assert out.metadata["fault"] == "unparsed" and "no object" in out.metadata["reason"]
+        assert out.state.state.positions == snap.state.positions
+        diff = np.abs(out.image.astype(int) - source).mean()
+        # Pixel-exact without realism; re-encoded (still the source image) with it.
+        assert diff == 0 if realism == 0 else 0 < diff < 12, (realism, diff)
 
 
 def test_deterministic_given_seed_and_prompt(generator):
