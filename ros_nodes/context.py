@@ -123,3 +123,38 @@ def parse_context(text: str, codec: StateCodec) -> tuple[int, CameraModel | None
     except TypeError as exc:
         raise MessageError(f"observation context camera is invalid: {exc}") from None
     return stamp, camera, codec.decode(data.get("state"))
+
+
+@dataclass
+class StepDone:
+    """What a robot reports on the step-done topic after executing a subgoal (closed loop).
+
+    JSON: {"task_id", "step" (1-based, as the status and Subgoal messages count), "success",
+    "replan"?, "reason"?, "stamp_ns"}; `stamp_ns` is the header stamp of the first camera frame
+    the robot published after the step: the guidance node generates the next subgoal from
+    that frame (or a newer one), never from an older view.
+    """
+
+    task_id: str
+    step: int
+    success: bool = True
+    replan: bool = False
+    reason: str = ""
+    stamp_ns: int = 0
+
+    def to_message(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def parse_step_done(text: str) -> StepDone:
+    data = loads_object(text, "step done", MAX_TASK_CHARS)
+    task_id, step, stamp = data.get("task_id"), data.get("step"), data.get("stamp_ns", 0)
+    if not isinstance(task_id, str):
+        raise MessageError("step done needs a string \"task_id\"")
+    for name, value in (("step", step), ("stamp_ns", stamp)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise MessageError(f"step done needs a non-negative integer \"{name}\", got {value!r}")
+    success, replan, reason = data.get("success", True), data.get("replan", False), data.get("reason", "")
+    if not isinstance(success, bool) or not isinstance(replan, bool) or not isinstance(reason, str):
+        raise MessageError("step done: \"success\" and \"replan\" must be booleans, \"reason\" a string")
+    return StepDone(task_id=task_id, step=step, success=success, replan=replan, reason=reason, stamp_ns=stamp)

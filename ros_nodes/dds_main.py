@@ -43,12 +43,16 @@ def _overrides(items: list[str]) -> dict:
         name, sep, value = item.partition(":=")
         if not sep or not name:
             raise InterleaveError(f"parameter override {item!r} is not NAME:=VALUE")
-        out[name] = yaml.safe_load(value)  # the same typing rules as `--ros-args -p`
+        try:
+            out[name] = yaml.safe_load(value)  # YAML, as rcl reads `--ros-args -p` values
+        except yaml.YAMLError as exc:
+            raise InterleaveError(f"parameter override {item!r}: not a YAML value: {exc}") from None
+    # Typed by node_setup.config_from_parameters, the same code rclpy nodes use.
     return out
 
 
 def start_node(node: str, transport, values: dict):
-    """Build and start one node's logic on `transport`; returns an object with close()-like stop."""
+    """Build and start one node's logic on `transport`; the returned object has close()."""
     from interleave_robot.ros_nodes.guidance_logic import GuidanceLogic, GuidanceNodeConfig
     from interleave_robot.ros_nodes.node_setup import AgentsConfig
     from interleave_robot.ros_nodes.ros_params import split_parameters
@@ -57,7 +61,8 @@ def start_node(node: str, transport, values: dict):
     values = {k: v for k, v in values.items() if k not in ("autostart", "episodes")}
     if node == "guidance":
         node_config, agents = split_parameters(values, GuidanceNodeConfig, AgentsConfig)
-        return GuidanceLogic(transport, agents.build(transport, node_config.state_codec), node_config).start()
+        return _GuidanceNode(GuidanceLogic(transport, agents.build(transport, node_config.state_codec),
+                                           node_config).start())
     if node == "sim_bridge":
         from interleave_robot.ros_nodes.sim_bridge import SimBridge, SimBridgeConfig
 
@@ -68,6 +73,28 @@ def start_node(node: str, transport, values: dict):
     return AgentServer(transport, config).activate()
 
 
+class _GuidanceNode:
+    """The guidance logic and its pipeline, closed together (topics, then models)."""
+
+    def __init__(self, logic):
+        self.logic = logic
+
+    def close(self) -> None:
+        from interleave_robot.ros_nodes.node_setup import close_pipeline
+
+        logic, self.logic = self.logic, None
+        if logic is not None:
+            logic.close()
+            close_pipeline(logic.pipeline)
+
+
+def _episodes(values: dict) -> int:
+    episodes = values.get("episodes", 1)
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise InterleaveError(f"parameter episodes must be an integer >= 1, got {episodes!r}")
+    return episodes
+
+
 def main(argv: list[str] | None = None) -> int:
     from interleave_robot.ros_nodes.ros_params import yaml_parameters
     from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
@@ -76,25 +103,29 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    transport = node = None
     try:
         values = yaml_parameters(args.params, f"{args.node}_node") | _overrides(args.param)
+        episodes = _episodes(values)
         transport = DDSTransport(DDSConfig(domain_id=args.domain_id, loopback=args.loopback, peers=args.peer))
         node = start_node(args.node, transport, values)
     except InterleaveError as exc:
         print(f"interleave-robot-node {args.node}: error: {exc}", file=sys.stderr)
+        if transport is not None:
+            transport.close()
         return 2
     print(json.dumps({"node": args.node, "domain_id": args.domain_id, "loopback": args.loopback}), flush=True)
     try:
-        if args.node == "sim_bridge":  # runs its episodes (parameter `episodes`), one JSON line each
-            for k in range(int(values.get("episodes", 1))):
-                node.config.seed = node.config.seed + (k > 0)
-                print(json.dumps(node.run_episode().to_dict(), default=str), flush=True)
-            node.close()
+        if args.node == "sim_bridge":  # runs its episodes (seeds seed, seed+1, ...), one JSON line each
+            for k in range(episodes):
+                result = node.run_episode(seed=node.config.seed + k)
+                print(json.dumps(result.to_dict(), default=str), flush=True)
             return 0
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        node.close()  # models and renderers first, deterministically (issue 11 item 5)
         transport.close()
     return 0
 

@@ -9,6 +9,14 @@ Topics (defaults are the contract; all remappable through the config):
   out  /interleave/subgoal/text     std_msgs/String instruction per accepted step
   out  /interleave/status           std_msgs/String JSON progress and errors
   out  (optional) subgoal topic     interleave_robot_interfaces/Subgoal: image + text in one message
+  in   /interleave/step_done        std_msgs/String JSON StepDone (loop "closed" only)   reliable
+
+Loop "closed" (the default): after publishing step k's subgoal the node waits for the robot
+to report it done on the step-done topic (context.StepDone: task id, step, success, the stamp
+of the frame it published afterwards), then generates step k+1 from that camera frame (and
+its observation context), re-planning when the robot reports a failure or asks for it
+(PipelineConfig.max_replans). Loop "open": the paper's loop, each step edits the previous
+step's accepted image and the node never waits for the robot.
 
 Only the latest camera frame is kept (never a backlog): a task runs on the newest valid
 frame at the moment it starts. Tasks run one at a time on a worker thread; a task that
@@ -19,22 +27,23 @@ and the node keeps running.
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 
 from interleave_robot.errors import ConfigError, InterleaveError
-from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
-from interleave_robot.pipeline import GuidancePipeline
-from interleave_robot.types import Observation, Task
+from interleave_robot.agents import Robot
+from interleave_robot.errors import BackendTimeoutError
+from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, REPLANNED, RUN_FINISHED, STEP_ACCEPTED, STEP_EXECUTED, Event
+from interleave_robot.pipeline import LOOPS, GuidancePipeline
+from interleave_robot.types import Observation, StepFeedback, StepResult, Task
 from interleave_robot.ros_nodes import qos
-from interleave_robot.ros_nodes.context import MessageError, StateCodec, parse_context, parse_task
+from interleave_robot.ros_nodes.context import MessageError, StateCodec, StepDone, parse_context, parse_step_done, parse_task
 from interleave_robot.ros_nodes.conversion import ENCODINGS, check_image_msg, compressed_to_numpy, image_to_numpy, make_header, numpy_to_image
 from interleave_robot.ros_nodes.messages import CompressedImage, Image, String, Subgoal
 from interleave_robot.ros_nodes.transport import Transport
 
-log = logging.getLogger(__name__)
 MAX_CONTEXTS = 16  # observation contexts kept, to pair with a frame of the same stamp
 
 
@@ -55,15 +64,22 @@ class GuidanceNodeConfig:
     output_encoding: str = "rgb8"
     frame_id: str = "interleave_subgoal"
     frame_wait_s: float = 5.0  # how long a task waits for a first frame (and its context)
+    loop: str = "closed"  # "closed": wait for the robot's step-done before each next step; "open"
+    step_done_topic: str = "/interleave/step_done"
+    step_timeout_s: float = 600.0  # closed loop: how long to wait for the robot to finish a step
 
     def __post_init__(self):
+        if self.loop not in LOOPS:
+            raise ConfigError(f"GuidanceNodeConfig.loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if not 0 < self.step_timeout_s <= 86400:
+            raise ConfigError(f"GuidanceNodeConfig.step_timeout_s must be in (0, 86400], got {self.step_timeout_s}")
         if self.output_encoding not in ENCODINGS:
             raise ConfigError(f"GuidanceNodeConfig.output_encoding must be one of {list(ENCODINGS)}, "
                               f"got {self.output_encoding!r}")
         if not 0 <= self.frame_wait_s <= 3600:
             raise ConfigError(f"GuidanceNodeConfig.frame_wait_s must be in [0, 3600], got {self.frame_wait_s}")
         for name in ("camera_topic", "task_topic", "plan_topic", "subgoal_image_topic", "subgoal_text_topic",
-                     "status_topic"):
+                     "status_topic", "step_done_topic"):
             if not self.__dict__[name].startswith("/"):
                 raise ConfigError(f"GuidanceNodeConfig.{name} must be an absolute topic name, "
                                   f"got {self.__dict__[name]!r}")
@@ -88,23 +104,41 @@ class GuidanceLogic:
         self._closed = False
         self._paused = False
         self._last_frame_error: str | None = None
+        self._endpoints: list = []  # publishers and subscriptions this logic opened
+        self._step_reports: dict[tuple[str, int], StepDone] = {}
         self.runs = 0  # finished runs, for tests and diagnostics
         self.last_trajectory = None  # the latest run's Trajectory (in-process consumers: ros-demo)
         self.overhead_s: list[float] = []  # per-step node time outside the pipeline (benchmarks)
 
     def start(self) -> "GuidanceLogic":
+        """Create the endpoints; if one cannot be made (e.g. the Subgoal type is missing), the
+        ones made so far are closed again and the error propagates: nothing is left behind."""
         c, t = self.config, self.transport
-        self._status = t.publisher(c.status_topic, String, qos.RELIABLE)
-        self._plan = t.publisher(c.plan_topic, String, qos.LATCHED)
-        self._sub_image = t.publisher(c.subgoal_image_topic, Image, qos.RELIABLE)
-        self._sub_text = t.publisher(c.subgoal_text_topic, String, qos.RELIABLE)
-        self._subgoal = t.publisher(c.subgoal_topic, Subgoal, qos.RELIABLE) if c.subgoal_topic else None
-        camera_type = CompressedImage if c.compressed_camera else Image
-        t.subscribe(c.camera_topic, camera_type, qos.SENSOR_DATA, self.on_camera)
-        t.subscribe(c.task_topic, String, qos.RELIABLE, self.on_task)
-        if c.context_topic:
-            t.subscribe(c.context_topic, String, qos.RELIABLE, self.on_context)
+        try:
+            self._status = self._own(t.publisher(c.status_topic, String, qos.RELIABLE))
+            self._plan = self._own(t.publisher(c.plan_topic, String, qos.LATCHED))
+            self._sub_image = self._own(t.publisher(c.subgoal_image_topic, Image, qos.RELIABLE))
+            self._sub_text = self._own(t.publisher(c.subgoal_text_topic, String, qos.RELIABLE))
+            self._subgoal = self._own(t.publisher(c.subgoal_topic, Subgoal, qos.RELIABLE)) if c.subgoal_topic else None
+            camera_type = CompressedImage if c.compressed_camera else Image
+            self._own(t.subscribe(c.camera_topic, camera_type, qos.SENSOR_DATA, self.on_camera))
+            self._own(t.subscribe(c.task_topic, String, qos.RELIABLE, self.on_task))
+            if c.context_topic:
+                self._own(t.subscribe(c.context_topic, String, qos.RELIABLE, self.on_context))
+            if c.loop == "closed":
+                self._own(t.subscribe(c.step_done_topic, String, qos.RELIABLE, self.on_step_done))
+        except Exception:
+            self._close_endpoints()
+            raise
         return self
+
+    def _own(self, endpoint):
+        self._endpoints.append(endpoint)
+        return endpoint
+
+    def _close_endpoints(self) -> None:
+        while self._endpoints:
+            self._endpoints.pop().close()
 
     # --- inputs (transport threads: quick) ---
     def on_camera(self, msg) -> None:
@@ -134,6 +168,30 @@ class GuidanceLogic:
                 self._contexts.pop(next(iter(self._contexts)))
             self._lock.notify_all()
 
+    def on_step_done(self, msg: String) -> None:
+        try:
+            report = parse_step_done(msg.data)
+        except MessageError as exc:
+            self.publish_status("error", error=f"step done rejected: {exc}")
+            return
+        with self._lock:
+            self._step_reports[(report.task_id, report.step)] = report
+            while len(self._step_reports) > MAX_CONTEXTS:
+                self._step_reports.pop(next(iter(self._step_reports)))
+            self._lock.notify_all()
+
+    def wait_step_done(self, task_id: str, step: int) -> StepDone:
+        """The robot's report for (task, 1-based step); BackendTimeoutError after step_timeout_s."""
+        deadline = time.monotonic() + self.config.step_timeout_s
+        with self._lock:
+            while (report := self._step_reports.pop((task_id, step), None)) is None:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise BackendTimeoutError(f"no step done for step {step} within {self.config.step_timeout_s:g} s "
+                                              f"(topic {self.config.step_done_topic})")
+                self._lock.wait(left)
+        return report
+
     def on_task(self, msg: String) -> None:
         try:
             task, task_id = parse_task(msg.data)
@@ -155,12 +213,15 @@ class GuidanceLogic:
             self._worker.start()
 
     # --- the run (worker thread) ---
-    def _observation(self) -> Observation:
-        """The latest frame (and its context) as an Observation; waits up to frame_wait_s."""
+    def observation(self, after_ns: int = 0) -> Observation:
+        """The latest frame stamped at or after `after_ns` (and its context) as an Observation;
+        waits up to frame_wait_s."""
         deadline = time.monotonic() + self.config.frame_wait_s
         with self._lock:
             while True:
                 frame = self._frame
+                if frame is not None and stamp_ns(frame) < after_ns:
+                    frame = None  # older than the view the robot reported: wait for the newer one
                 context = self._contexts.get(stamp_ns(frame)) if frame is not None else None
                 if frame is not None and (context is not None or not self.config.context_topic):
                     break
@@ -176,15 +237,16 @@ class GuidanceLogic:
 
     def _run(self, task: Task, task_id: str | None) -> None:
         try:
-            observation = self._observation()
+            observation = self.observation()
         except InterleaveError as exc:
             self.publish_status("error", task_id=task_id, error=str(exc))
             return
         listener = _RunListener(self, task_id)
+        robot = _TopicRobot(self, task_id or "") if self.config.loop == "closed" else None
         try:
-            trajectory = self.pipeline.run(task, observation, listeners=[listener])
+            trajectory = self.pipeline.run(task, observation, listeners=[listener], robot=robot)
         except Exception as exc:  # the node outlives any run
-            log.exception("guidance run failed")
+            self.transport.logger.error(f"guidance run failed: {traceback.format_exc()}")
             self.publish_status("error", task_id=task_id, error=f"run failed: {type(exc).__name__}: {exc}")
             return
         finally:
@@ -204,8 +266,8 @@ class GuidanceLogic:
     # --- outputs ---
     def publish_status(self, event: str, **fields) -> None:
         payload = {"event": event, "time": time.time(), **{k: v for k, v in fields.items() if v is not None}}
-        if event == "error":
-            log.warning("status error: %s", fields.get("error"))
+        if event == "error":  # on /rosout too under rclpy (issue 11 item 10)
+            self.transport.logger.error(f"status error: {fields.get('error')}")
         self._status.publish(String(data=json.dumps(payload)))
 
     def pause(self) -> None:
@@ -217,10 +279,27 @@ class GuidanceLogic:
         with self._lock:
             self._paused = False
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30.0) -> None:
+        """Refuse new tasks, let a running one finish (up to `timeout`), close the endpoints.
+        Idempotent. The pipeline (its models) is the owner's to close."""
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+        self.wait_idle(timeout)
+        self._close_endpoints()
+
+
+class _TopicRobot(Robot):
+    """The robot at the other end of the topics: its step-done report, then its next frame."""
+
+    def __init__(self, logic: GuidanceLogic, task_id: str):
+        self.logic, self.task_id = logic, task_id
+
+    def execute(self, step_result: StepResult, step_index: int) -> StepFeedback:
+        report = self.logic.wait_step_done(self.task_id, step_index + 1)
+        observation = self.logic.observation(after_ns=report.stamp_ns)
+        return StepFeedback(observation=observation, success=report.success, replan=report.replan,
+                            reason=report.reason)
 
 
 class _RunListener:
@@ -236,7 +315,16 @@ class _RunListener:
             plan = p["plan"]
             self.num_steps = len(plan.steps)
             logic._plan.publish(String(data=json.dumps({"task_id": self.task_id, **plan.to_dict()})))
-            logic.publish_status("plan", task_id=self.task_id, num_steps=self.num_steps)
+            logic.publish_status("plan", task_id=self.task_id, num_steps=self.num_steps, loop=logic.config.loop)
+        elif event.kind == REPLANNED:
+            plan = p["plan"]
+            self.num_steps = len(plan.steps)
+            logic._plan.publish(String(data=json.dumps({"task_id": self.task_id, **plan.to_dict()})))
+            logic.publish_status("replanned", task_id=self.task_id, num_steps=self.num_steps, reason=p["reason"])
+        elif event.kind == STEP_EXECUTED:
+            feedback = p["feedback"]
+            logic.publish_status("executed", task_id=self.task_id, step=p["step_index"] + 1,
+                                 success=feedback.success, replan=feedback.replan, reason=feedback.reason or None)
         elif event.kind == ATTEMPT_DONE:
             attempt = p["attempt"]
             verdict = attempt.verdict

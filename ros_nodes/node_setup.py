@@ -46,6 +46,8 @@ class AgentsConfig:
         unknown = sorted(set(self.remote_agents) - set(_REMOTE))
         if unknown:
             raise ConfigError(f"AgentsConfig.remote_agents: unknown agent(s) {unknown}; known: {list(_REMOTE)}")
+        if "loop" in self.pipeline:
+            raise ConfigError("AgentsConfig.pipeline: set the loop with the node's `loop` parameter, not in pipeline")
         self.pipeline_config = build_config(PipelineConfig, self.pipeline)
         for role in ("planner", "generator", "critic"):
             name = self.__dict__[role]
@@ -96,13 +98,19 @@ def parameter_defaults(config_class: type) -> dict:
 
 
 def config_from_parameters(config_class: type, values: dict):
-    """Build `config_class` from parameter values, decoding JSON text where the default is not a scalar."""
+    """Build `config_class` from parameter values: the one place where parameter values are
+    typed, for rclpy and DDS-direct alike. Mapping/list options take JSON text ('' = default)
+    or a native list/mapping (a YAML list, `interleave-robot-node -p name:={...}`); numbers
+    and booleans are coerced to the field's type by build_config (an int for a float is
+    fine; text that is no number is a ConfigError naming the parameter)."""
     kinds = {f.name: _scalar(_default(f)) for f in fields(config_class) if f.init}
     decoded = {}
     for name, value in values.items():
         if not kinds.get(name, True) and isinstance(value, str):
+            if not value.strip():
+                continue  # '' = the default
             try:
-                value = json.loads(value) if value.strip() else None
+                value = json.loads(value)
             except ValueError as exc:
                 raise ConfigError(f"parameter {name}: not valid JSON: {exc}") from None
         decoded[name] = value

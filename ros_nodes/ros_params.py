@@ -14,18 +14,53 @@ from interleave_robot.ros_nodes.node_setup import config_from_parameters, parame
 
 def declare_values(node, config_class: type) -> dict:
     """Declare one parameter per field of `config_class` on an rclpy node (with its default);
-    return their current values (defaults, YAML, `--ros-args -p`)."""
-    values = {}
+    return their current values (defaults, YAML, `--ros-args -p`).
+
+    Parameters are declared with dynamic typing: rclpy would otherwise raise (a traceback)
+    for `frame_wait_s: 5` (an int where a float is declared) or a YAML list; the config layer
+    coerces and checks values instead (node_setup.config_from_parameters), with the same
+    rules for rclpy, params files and `interleave-robot-node -p` (issue 11 item 4).
+    """
+    from rcl_interfaces.msg import ParameterDescriptor
+
     for name, default in parameter_defaults(config_class).items():
         if not node.has_parameter(name):
-            node.declare_parameter(name, default)
-        values[name] = node.get_parameter(name).value
-    return values
+            node.declare_parameter(name, default, ParameterDescriptor(dynamic_typing=True))
+    return current_values(node, config_class)
+
+
+def current_values(node, config_class: type) -> dict:
+    """The node's current values of `config_class`'s parameters (re-read on every configure)."""
+    return {name: node.get_parameter(name).value for name in parameter_defaults(config_class)}
 
 
 def declare_config(node, config_class: type):
     """declare_values, then the config built from them (ConfigError names a bad value)."""
     return config_from_parameters(config_class, declare_values(node, config_class))
+
+
+def reject_bad_parameters(node, check) -> None:
+    """Refuse a `set_parameters` whose values do not build a valid config: `check(values)`
+    gets the node's values with the new ones applied and raises ConfigError; its message
+    becomes the refusal's reason (`ros2 param set` prints it). Nothing is applied then."""
+    from rcl_interfaces.msg import SetParametersResult
+
+    def on_set(parameters) -> SetParametersResult:
+        values = {name: p.value for name, p in node.get_parameters_by_prefix("").items()}
+        values.update({p.name: p.value for p in parameters})
+        try:
+            check(values)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
+
+
+def pick(values: dict, config_class: type) -> dict:
+    """The items of `values` that are parameters of `config_class`."""
+    names = parameter_defaults(config_class)
+    return {k: v for k, v in values.items() if k in names}
 
 
 def yaml_parameters(path: str | Path | None, node_name: str) -> dict:

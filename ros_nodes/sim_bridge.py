@@ -3,8 +3,11 @@
 It publishes the env camera (with an observation context carrying the camera model and the
 simulator snapshot, for the sim generator and the privileged teacher), publishes the task,
 then follows each subgoal image the guidance node sends with the visual-subgoal executor,
-in order, publishing a fresh frame after every executed step. The executor finds what to
-move and where from the subgoal image and the current observation only.
+in order, publishing a fresh frame after every executed step and then a step-done report
+(context.StepDone, with that frame's stamp): in the guidance node's closed loop the next
+subgoal is generated from that frame. The executor finds what to move and where from the
+subgoal image and the current observation only. A failed step ends the episode in the open
+loop (as `demo` does); in the closed loop it is reported and the guidance node re-plans.
 
 Env access stays on the bridge's own thread (frames are rendered there and re-sent while
 waiting), so MuJoCo is never driven from a transport callback.
@@ -18,7 +21,7 @@ from dataclasses import dataclass, field
 
 from interleave_robot.errors import ConfigError
 from interleave_robot.ros_nodes import qos
-from interleave_robot.ros_nodes.context import StateCodec, context_message, task_message
+from interleave_robot.ros_nodes.context import StateCodec, StepDone, context_message, task_message
 from interleave_robot.ros_nodes.conversion import image_to_numpy, make_header, numpy_to_image
 from interleave_robot.ros_nodes.messages import Image, String
 from interleave_robot.ros_nodes.transport import Transport
@@ -38,6 +41,7 @@ class SimBridgeConfig:
     subgoal_image_topic: str = "/interleave/subgoal/image"
     subgoal_text_topic: str = "/interleave/subgoal/text"
     status_topic: str = "/interleave/status"
+    step_done_topic: str = "/interleave/step_done"
     frame_id: str = "front_camera"
     discovery_timeout_s: float = 15.0  # wait for the guidance node's subscriptions
     step_timeout_s: float = 300.0  # wait for the next subgoal (or the end of the run)
@@ -94,12 +98,15 @@ class SimBridge:
         self._camera = transport.publisher(c.camera_topic, Image, qos.SENSOR_DATA)
         self._context = transport.publisher(c.context_topic, String, qos.RELIABLE)
         self._task = transport.publisher(c.task_topic, String, qos.RELIABLE)
+        self._step_done = transport.publisher(c.step_done_topic, String, qos.RELIABLE)
         self._events: queue.Queue = queue.Queue()
         transport.subscribe(c.subgoal_image_topic, Image, qos.RELIABLE, lambda m: self._events.put(("image", m)))
         transport.subscribe(c.subgoal_text_topic, String, qos.RELIABLE, lambda m: self._events.put(("text", m)))
         transport.subscribe(c.status_topic, String, qos.RELIABLE, lambda m: self._events.put(("status", m)))
         self._frame: Image | None = None
         self._stamp = 0.0
+        self._stopped = False
+        self._closed = False
 
     def _wait_matched(self) -> None:
         deadline = time.monotonic() + self.config.discovery_timeout_s
@@ -126,6 +133,8 @@ class SimBridge:
         """The next event from the guidance node; re-sends the frame while waiting."""
         while True:
             left = deadline - time.monotonic()
+            if self._stopped:
+                raise RuntimeError("stopped")
             if left <= 0:
                 raise TimeoutError(f"no subgoal or status from the guidance node within "
                                    f"{self.config.step_timeout_s:g} s")
@@ -135,17 +144,19 @@ class SimBridge:
                 if self._frame is not None:
                     self._camera.publish(self._frame)
 
-    def run_episode(self, task_id: str | None = None) -> BridgeResult:
-        """Reset, publish frame and task, follow each subgoal in order until the run ends, the
-        executor fails (as in `demo`, the episode stops there) or a wait times out."""
+    def run_episode(self, task_id: str | None = None, seed: int | None = None) -> BridgeResult:
+        """Reset (to `seed`, default the config's), publish frame and task, follow each subgoal
+        in order until the run ends, the executor fails in the open loop (as in `demo`, the
+        episode stops there) or a wait times out."""
         start = time.perf_counter()
         c = self.config
+        seed = c.seed if seed is None else seed
         while not self._events.empty():  # leftovers of an earlier episode
             self._events.get_nowait()
-        _, info = self.env.reset(seed=c.seed, options={"steps": c.steps} if c.steps else None)
+        _, info = self.env.reset(seed=seed, options={"steps": c.steps} if c.steps else None)
         task = info["task"]
-        task_id = task_id or f"{c.family}-{c.seed}-{time.time_ns()}"
-        result = BridgeResult(success=False, family=c.family, seed=c.seed, task=task.text)
+        task_id = task_id or f"{c.family}-{seed}-{time.time_ns()}"
+        result = BridgeResult(success=False, family=c.family, seed=seed, task=task.text)
         try:
             self._wait_matched()
             self.publish_frame()
@@ -164,7 +175,7 @@ class SimBridge:
         return result
 
     def _follow_run(self, task_id: str, result: BridgeResult) -> None:
-        images, texts, finished = [], [], False
+        images, texts, finished, self._closed_loop = [], [], False, False
         deadline = time.monotonic() + self.config.step_timeout_s
         # Status and subgoals travel on different topics: "finished" may overtake the last
         # subgoal, so the loop ends when every step of the run has been followed.
@@ -178,6 +189,7 @@ class SimBridge:
                     raise RuntimeError(f"guidance node: {status.get('error')}")
                 if status["event"] == "plan":
                     result.num_steps = status["num_steps"]
+                    self._closed_loop = status.get("loop") == "closed"
                 if status["event"] == "finished":
                     finished, result.guidance = True, status
                     result.num_steps = status["num_steps"]
@@ -186,12 +198,13 @@ class SimBridge:
                 continue
             (images if kind == "image" else texts).append(msg)
             while images and texts:  # the node sends each step's image, then its text
-                if not self._follow(image_to_numpy(images.pop(0)), texts.pop(0).data, result):
-                    return
+                if not self._follow(image_to_numpy(images.pop(0)), texts.pop(0).data, task_id, result):
+                    if not self._closed_loop:
+                        return
                 deadline = time.monotonic() + self.config.step_timeout_s
 
-    def _follow(self, subgoal, instruction: str, result: BridgeResult) -> bool:
-        """Execute one subgoal; False when the executor failed (the episode stops, as in demo)."""
+    def _follow(self, subgoal, instruction: str, task_id: str, result: BridgeResult) -> bool:
+        """Execute one subgoal and report it done; False when the executor failed."""
         step = len(result.execution) + 1
         out = self.executor.execute(self.env, subgoal, instruction)
         result.env_steps += out.env_steps
@@ -199,9 +212,23 @@ class SimBridge:
                                  "moved_object": out.moved_object, "target_xyz": out.target_xyz,
                                  "env_steps": out.env_steps})
         self.publish_frame()
+        self._step_done.publish(String(StepDone(task_id=task_id, step=step, success=bool(out.success),
+                                                reason="" if out.success else f"executor: {out.reason}",
+                                                stamp_ns=self._frame.header.stamp.to_nanoseconds()).to_message()))
         if not out.success:
             result.failure = f"step {step}: executor: {out.reason}"
         return out.success
 
+    def stop(self) -> None:
+        """Make a running episode end at its next wait (Ctrl-C); thread-safe."""
+        self._stopped = True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
     def close(self) -> None:
-        self.env.close()
+        """Close the env (its renderer). Idempotent; call after the episode thread ended."""
+        if not self._closed:
+            self._closed = True
+            self.env.close()

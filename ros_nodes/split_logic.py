@@ -15,11 +15,11 @@ records it on the attempt and goes on).
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import queue
 import threading
 import time
+import traceback
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,6 @@ from interleave_robot.ros_nodes.split_protocol import (ROLES, decode_request, de
                              response_id)
 from interleave_robot.ros_nodes.transport import Transport
 
-log = logging.getLogger(__name__)
 MAX_PENDING = 8  # requests queued on a server beyond the one it works on; more are refused
 
 
@@ -74,7 +73,7 @@ class AgentServer:
         self.agent = agent  # given ready-made (tests), or built by configure()
         self._jobs: queue.Queue = queue.Queue(MAX_PENDING)
         self._worker: threading.Thread | None = None
-        self._response = None
+        self._response = self._request = None
         self.served = 0
 
     def configure(self) -> None:
@@ -83,12 +82,19 @@ class AgentServer:
             self.agent = REGISTRIES[self.config.role].build(self.config.backend, self.config.options)
 
     def activate(self) -> "AgentServer":
-        """Open the request/response topics: lifecycle on_activate."""
+        """Open the request/response topics: lifecycle on_activate. Idempotent."""
         self.configure()
+        if self._worker is not None:
+            return self
         request_topic, response_topic = role_topics(self.config.prefix, self.config.role)
         self._response = self.transport.publisher(response_topic, String, qos.RELIABLE)
-        self.transport.subscribe(request_topic, String, qos.RELIABLE, self._on_request)
-        self._worker = threading.Thread(target=self._serve, daemon=True, name=f"{self.config.role}-server")
+        try:
+            self._request = self.transport.subscribe(request_topic, String, qos.RELIABLE, self._on_request)
+        except Exception:
+            self._response.close()
+            raise
+        self._worker = threading.Thread(target=self._serve, args=(self._jobs,), daemon=True,
+                                        name=f"{self.config.role}-server")
         self._worker.start()
         return self
 
@@ -100,29 +106,42 @@ class AgentServer:
             if request_id is not None:
                 self._response.publish(String(encode_error(request_id, RuntimeError("server busy: queue full"))))
 
-    def _serve(self) -> None:
+    def _serve(self, jobs: queue.Queue) -> None:
         role = self.config.role
-        while (text := self._jobs.get()) is not None:
+        while (text := jobs.get()) is not None:
             request_id = response_id(text)
             if request_id is None:
-                log.warning("%s server: dropped a request without an id", role)
+                self.transport.logger.warning(f"{role} server: dropped a request without an id")
                 continue
             try:
                 _, request = decode_request(role, text, self.codec)
                 answer = encode_response(role, request_id, _CALLS[role](self.agent, request), self.codec)
             except Exception as exc:  # typed on the client side; the server keeps serving
                 if not isinstance(exc, InterleaveError):
-                    log.exception("%s server: request %s failed", role, request_id)
+                    self.transport.logger.error(f"{role} server: request {request_id} failed: "
+                                                f"{traceback.format_exc()}")
                 answer = encode_error(request_id, exc)
             self._response.publish(String(answer))
             self.served += 1
 
     def deactivate(self) -> None:
-        """Stop serving (lifecycle on_deactivate); the worker finishes its current request."""
-        if self._worker is not None:
-            self._jobs.put(None)
-            self._worker.join(timeout=30)
-            self._worker = None
+        """Stop serving (lifecycle on_deactivate): the request subscription closes first (no
+        request is taken or queued while inactive), the worker finishes its current request,
+        requests still queued are dropped (their clients time out or retry), then the response
+        topic closes. Activating again opens one subscription and one publisher, as before."""
+        if self._worker is None:
+            return
+        self._request.close()
+        jobs, self._jobs = self._jobs, queue.Queue(MAX_PENDING)
+        while True:  # drop what was queued, then stop the worker
+            try:
+                jobs.get_nowait()
+            except queue.Empty:
+                break
+        jobs.put(None)
+        self._worker.join(timeout=30)
+        self._worker = None
+        self._response.close()
 
     def cleanup(self) -> None:
         """Free the model (lifecycle on_cleanup)."""
@@ -130,6 +149,10 @@ class AgentServer:
         if self.agent is not None:
             self.agent.close()
             self.agent = None
+
+    def close(self) -> None:
+        """Stop serving and free the model (shutdown, Ctrl-C). Idempotent."""
+        self.cleanup()
 
 
 @dataclass

@@ -29,7 +29,7 @@ class Publisher(ABC):
         """How many subscriptions currently match (0 while discovery runs or no peer exists)."""
 
     def close(self) -> None:
-        """Release the publisher. Default: nothing to release."""
+        """Release the publisher (idempotent). Default: nothing to release."""
 
 
 class Subscription(ABC):
@@ -38,7 +38,7 @@ class Subscription(ABC):
         """How many publishers currently match."""
 
     def close(self) -> None:
-        """Release the subscription. Default: nothing to release."""
+        """Release the subscription (idempotent): no callback runs after it returns."""
 
 
 class Transport(ABC):
@@ -51,6 +51,12 @@ class Transport(ABC):
     @abstractmethod
     def subscribe(self, topic: str, msg_type: type, qos: QosProfile, callback: Callback) -> Subscription:
         """Call `callback(msg)` for each message received on `topic`."""
+
+    @property
+    @abstractmethod
+    def logger(self):
+        """Where node logic logs (info/warning/error): the rclpy node's logger (so /rosout and
+        `ros2 run`'s console get it), or Python logging over DDS-direct."""
 
     @abstractmethod
     def qos_warnings(self) -> list[str]:

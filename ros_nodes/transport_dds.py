@@ -120,10 +120,19 @@ def _cyclone_qos(profile: QosProfile):
     return Qos(reliability, durability, Policy.History.KeepLast(profile.depth))
 
 
+def _delete(entity) -> None:
+    # Cyclone's Python binding deletes an entity in __del__ (a no-op the second time); deleting a
+    # reader waits for its running listener callback, so none runs after this returns.
+    entity.__del__()
+
+
 class _DDSPublisher(Publisher):
     def __init__(self, writer, topic: str):
         self._writer = writer
         self.topic = topic
+
+    def close(self) -> None:
+        _delete(self._writer)
 
     def publish(self, msg: object) -> None:
         self._writer.write(msg)
@@ -139,6 +148,9 @@ class _DDSSubscription(Subscription):
 
     def matched_count(self) -> int:
         return len(self._reader.get_matched_publications())
+
+    def close(self) -> None:
+        _delete(self._reader)
 
 
 class DDSTransport(Transport):
@@ -218,6 +230,10 @@ class DDSTransport(Transport):
         self._entities.append((reader, listener))
         return _DDSSubscription(reader, listener)
 
+    @property
+    def logger(self):
+        return log
+
     def qos_warnings(self) -> list[str]:
         with self._lock:
             return list(self._warnings)
@@ -226,12 +242,11 @@ class DDSTransport(Transport):
         if self._closed:
             return
         self._closed = True
-        # Cyclone's Python binding deletes entities in __del__; deleting readers and writers
-        # before the participant waits for running listener callbacks, so none outlives us.
+        # Readers and writers before the participant: no listener callback outlives us.
         for entity, _listener in self._entities:
-            entity.__del__()
+            _delete(entity)
         for topic in self._topics.values():
-            topic.__del__()
-        self._participant.__del__()
+            _delete(topic)
+        _delete(self._participant)
         self._entities.clear()
         self._topics.clear()

@@ -7,14 +7,11 @@ this edge, field by field (image bytes in one copy through array.array).
 from __future__ import annotations
 
 import array
-import logging
 import threading
 
 from interleave_robot.ros_nodes import messages as m
 from interleave_robot.ros_nodes.qos import QosProfile
 from interleave_robot.ros_nodes.transport import Callback, Publisher, Subscription, Transport
-
-log = logging.getLogger(__name__)
 
 
 def _ros_class(msg_type: type) -> type:
@@ -93,22 +90,32 @@ def rclpy_qos(profile: QosProfile):
 
 
 class _RclpyPublisher(Publisher):
-    def __init__(self, publisher):
-        self._pub = publisher
+    def __init__(self, node, publisher):
+        self._node, self._pub = node, publisher
 
     def publish(self, msg) -> None:
         self._pub.publish(to_ros(msg))
 
     def matched_count(self) -> int:
-        return self._pub.get_subscription_count()
+        return self._pub.get_subscription_count()  # matched subscriptions only (rmw)
+
+    def close(self) -> None:
+        self._node.destroy_publisher(self._pub)  # False, nothing done, the second time
 
 
 class _RclpySubscription(Subscription):
-    def __init__(self, node, subscription, topic: str):
-        self._node, self._sub, self._topic = node, subscription, topic
+    def __init__(self, node, subscription):
+        self._node, self._sub = node, subscription
+        self._closed = False
 
     def matched_count(self) -> int:
-        return self._node.count_publishers(self._topic)
+        # Matched publishers only: node.count_publishers(topic) also counts publishers whose
+        # QoS does not match (a best-effort one for a reliable subscription), issue 11 item 8.
+        return self._sub.get_publisher_count()
+
+    def close(self) -> None:
+        self._closed = True  # a callback already taken by the executor is dropped
+        self._node.destroy_subscription(self._sub)
 
 
 class RclpyTransport(Transport):
@@ -130,17 +137,27 @@ class RclpyTransport(Transport):
             f"publisher on {topic} offers QoS incompatible with a subscription ({info.last_policy_kind}); "
             "that subscription receives nothing"))
         pub = self.node.create_publisher(_ros_class(msg_type), topic, rclpy_qos(qos), event_callbacks=events)
-        return _RclpyPublisher(pub)
+        return _RclpyPublisher(self.node, pub)
 
     def subscribe(self, topic: str, msg_type: type, qos: QosProfile, callback: Callback) -> Subscription:
         _, SubscriptionEventCallbacks = _event_callbacks()
         events = SubscriptionEventCallbacks(incompatible_qos=lambda info: self._warn(
             f"subscription on {topic} requests QoS a publisher does not offer ({info.last_policy_kind}); "
             "it receives nothing from that publisher"))
-        sub = self.node.create_subscription(_ros_class(msg_type), topic,
-                                            lambda msg: callback(from_ros(msg, msg_type)), rclpy_qos(qos),
+        holder: list = []
+
+        def on_message(msg) -> None:
+            if not holder[0]._closed:
+                callback(from_ros(msg, msg_type))
+
+        sub = self.node.create_subscription(_ros_class(msg_type), topic, on_message, rclpy_qos(qos),
                                             event_callbacks=events)
-        return _RclpySubscription(self.node, sub, topic)
+        holder.append(_RclpySubscription(self.node, sub))
+        return holder[0]
+
+    @property
+    def logger(self):
+        return self.node.get_logger()  # console and /rosout
 
     def qos_warnings(self) -> list[str]:
         with self._lock:

@@ -1,28 +1,78 @@
-"""Shared fixtures of the ROS tests: a private loopback DDS domain per test run."""
+"""Shared fixtures of the ROS tests: a loopback-only network, private DDS domains, inboxes.
+
+Network isolation: the tests of this folder run inside a private network namespace that has
+only `lo` (ros_netns.py): the pytest thread enters it before the first test here and leaves
+it after the last, so Cyclone DDS, Fast DDS (in-process rclpy probes) and every node process
+the tests start can reach nothing beyond loopback. Both vendors are also told to stay on
+localhost (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST; Cyclone: a loopback-only config).
+Tests marked `dds` are skipped, with the reason, where the namespace cannot be made (not root).
+"""
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Read by rmw (Fast DDS) at context init: in-process rclpy probes and node processes alike.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 
-import itertools
-import json
-import threading
-import time
+import itertools  # noqa: E402
+import json  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
-import pytest
+import pytest  # noqa: E402
 
-# A domain id per test process (from the pid), so parallel runs and other engineers' tests
-# never see each other's traffic; loopback-only discovery keeps it off the network.
+from ros_netns import IsolatedNetwork, NamespaceUnavailable, interfaces  # noqa: E402
+
+# A domain id per test process (from the pid), so parallel runs never see each other's
+# traffic even without the namespace; loopback-only discovery keeps it off the network.
 _BASE = 100 + os.getpid() % 120
 _ids = itertools.count()
+_domains = itertools.count(1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "dds: talks DDS (needs the loopback-only network namespace)")
+
+
+@pytest.fixture(scope="package", autouse=True)
+def isolated_network():
+    """Enter the loopback-only namespace for this folder's tests; the reason string if impossible."""
+    net = IsolatedNetwork()
+    try:
+        net.enter()
+    except NamespaceUnavailable as exc:
+        yield f"network isolation unavailable ({exc}); the DDS tests need root (CI runs them as root)"
+        return
+    assert interfaces() == ["lo"], interfaces()
+    try:
+        yield net
+    finally:
+        net.leave()
+
+
+@pytest.fixture(autouse=True)
+def _dds_needs_isolation(request, isolated_network):
+    if request.node.get_closest_marker("dds") and isinstance(isolated_network, str):
+        pytest.skip(isolated_network)
 
 
 @pytest.fixture
-def dds_config():
+def dds_config(isolated_network):
     from interleave_robot.ros_nodes.transport_dds import DDSConfig
 
+    if isinstance(isolated_network, str):
+        pytest.skip(isolated_network)
     # One domain per test process: Cyclone allows one configured Domain per id, and the
     # unique topic names below keep tests within the process apart.
     return DDSConfig(domain_id=_BASE, loopback=True)
+
+
+@pytest.fixture
+def domain_id(isolated_network):
+    """A fresh ROS domain id for one test's node processes (Fast DDS: 0..232)."""
+    if isinstance(isolated_network, str):
+        pytest.skip(isolated_network)
+    return 1 + (_BASE + next(_domains)) % 99
 
 
 @pytest.fixture
@@ -75,3 +125,36 @@ def wait_matched(endpoint, timeout: float = 5.0):
 @pytest.fixture(name="wait_matched")
 def wait_matched_fixture():
     return wait_matched
+
+
+@pytest.fixture
+def launch(domain_id, tmp_path):
+    """launch(script, params=None, params_file=None, extra=()) -> a running NodeProcess on the
+    test's domain; all are stopped (SIGINT, then kill) at teardown."""
+    pytest.importorskip("rclpy", reason="rclpy (ROS 2 Jazzy wheels, the [ros] extra) is not installed")
+    from ros_harness import NodeProcess, ros_args
+
+    started = []
+
+    def start(script, params=None, params_file=None, extra=()):
+        started.append(NodeProcess(script, [*extra, *ros_args(params, params_file)], domain_id, tmp_path))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        try:
+            proc.stop(10)
+        except AssertionError:
+            pass
+        proc.kill()
+
+
+@pytest.fixture
+def probe(domain_id):
+    """An rclpy node in the test process on the test's domain (Fast DDS)."""
+    pytest.importorskip("rclpy", reason="rclpy (ROS 2 Jazzy wheels, the [ros] extra) is not installed")
+    from ros_harness import RclpyProbe
+
+    p = RclpyProbe(domain_id)
+    yield p
+    p.close()

@@ -9,6 +9,8 @@ import pytest  # noqa: E402
 
 from interleave_robot.cli import main  # noqa: E402
 
+pytestmark = pytest.mark.dds  # DDS on loopback, inside the test network namespace
+
 
 def _detail(text: str) -> list[str]:
     """The summary without the lines that differ by design (time, run dir, transport, bag)."""

@@ -16,6 +16,8 @@ from interleave_robot.ros_nodes.transport_dds import DDSTransport
 
 STEPS = ["pick up the red block", "put it on the blue block", "put the green block on top"]
 
+pytestmark = pytest.mark.dds  # DDS on loopback, inside the test network namespace
+
 
 def frame(value: int, h: int = 24, w: int = 32) -> np.ndarray:
     img = np.random.default_rng(value).integers(0, 256, size=(h, w, 3), dtype=np.uint8)
@@ -29,11 +31,12 @@ class Rig:
     def __init__(self, dds_config, ns, inbox, wait_matched, reject_first=0, sleep_s=0.0, **node_options):
         if "subgoal_topic" in node_options:
             node_options["subgoal_topic"] = ns + "/interleave/subgoal"
+        node_options.setdefault("loop", "open")  # no robot on the other side, except in the closed-loop tests
         self.config = GuidanceNodeConfig(
             camera_topic=ns + "/camera/image_raw", task_topic=ns + "/interleave/task",
             plan_topic=ns + "/interleave/plan", subgoal_image_topic=ns + "/interleave/subgoal/image",
             subgoal_text_topic=ns + "/interleave/subgoal/text", status_topic=ns + "/interleave/status",
-            **node_options)
+            step_done_topic=ns + "/interleave/step_done", **node_options)
         self.generator = EchoGenerator(EchoGeneratorConfig(sleep_s=sleep_s))
         pipeline = GuidancePipeline(StaticPlanner(StaticPlannerConfig(steps=STEPS)), self.generator,
                                     AlwaysCritic(AlwaysCriticConfig(reject_first=reject_first)),
@@ -50,7 +53,8 @@ class Rig:
         camera_type = CompressedImage if c.compressed_camera else Image
         self.camera = self.robot.publisher(c.camera_topic, camera_type, qos.SENSOR_DATA)
         self.task = self.robot.publisher(c.task_topic, String, qos.RELIABLE)
-        for endpoint in (self.camera, self.task):
+        self.step_done = self.robot.publisher(c.step_done_topic, String, qos.RELIABLE)
+        for endpoint in (self.camera, self.task) + ((self.step_done,) if c.loop == "closed" else ()):
             wait_matched(endpoint)
         wait_matched(self.node._status)
 
@@ -61,8 +65,7 @@ class Rig:
         return self.status.wait(n, timeout, where=lambda m: json.loads(m.data)["event"] == kind)
 
     def close(self):
-        self.node.close()
-        self.node.wait_idle(10)
+        self.node.close(10)
         self.robot.close()
         self.node_side.close()
 
@@ -215,3 +218,45 @@ def test_an_inactive_node_refuses_tasks_and_resumes(rig):
     r.node.resume()
     r.task.publish(String("stack"))
     r.wait_event("finished")
+
+
+def test_closed_loop_waits_for_the_robot_and_generates_from_its_next_frame(rig):
+    """loop closed: step k+1 waits for step k's step-done and edits the robot's newer frame."""
+    from interleave_robot.ros_nodes.context import StepDone
+
+    r = rig(loop="closed")
+    first, after = frame(1), [frame(10), frame(11)]
+    r.camera.publish(numpy_to_image(first, make_header(1.0, "cam")))
+    time.sleep(0.2)
+    r.task.publish(String(json.dumps({"text": "stack the blocks", "id": "t1"})))
+    r.images.wait(1)
+    time.sleep(0.5)
+    assert len(r.images.items) == 1  # waiting for the robot
+    band = first.shape[0] // 8
+    for k, view in enumerate(after):
+        r.camera.publish(numpy_to_image(view, make_header(2.0 + k, "cam")))
+        r.step_done.publish(String(StepDone(task_id="t1", step=k + 1, stamp_ns=int((2.0 + k) * 1e9)).to_message()))
+        image = image_to_numpy(r.images.wait(k + 2)[k + 1])
+        np.testing.assert_array_equal(image[band:], view[band:])  # generated from the robot's frame
+    r.step_done.publish(String(StepDone(task_id="t1", step=3, stamp_ns=int(4e9)).to_message()))
+    r.camera.publish(numpy_to_image(frame(12), make_header(4.0, "cam")))
+    finished = r.wait_event("finished")
+    assert json.loads(finished[0].data)["finished"] is True
+    assert [e["step"] for e in r.events("executed")] == [1, 2, 3]
+
+
+def test_closed_loop_failed_step_replans_and_a_silent_robot_times_out(rig):
+    from interleave_robot.ros_nodes.context import StepDone
+
+    r = rig(loop="closed", step_timeout_s=1.0)
+    r.camera.publish(numpy_to_image(frame(1), make_header(1.0, "cam")))
+    time.sleep(0.2)
+    r.task.publish(String(json.dumps({"text": "stack the blocks", "id": "t2"})))
+    r.images.wait(1)
+    r.camera.publish(numpy_to_image(frame(2), make_header(2.0, "cam")))
+    r.step_done.publish(String(StepDone(task_id="t2", step=1, success=False, reason="executor: missed",
+                                        stamp_ns=int(2e9)).to_message()))
+    replanned = json.loads(r.wait_event("replanned")[0].data)
+    assert "executor: missed" in replanned["reason"]
+    finished = json.loads(r.wait_event("finished", timeout=15)[0].data)  # nobody reports step 2: timeout
+    assert finished["finished"] is False and "no step done" in finished["error"]

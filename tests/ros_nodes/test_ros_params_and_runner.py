@@ -64,10 +64,12 @@ def test_split_mode_builds_remote_agents_without_loading_models(dds_config):
 
 def test_guidance_node_starts_from_parameters(dds_config, ns):
     with DDSTransport(dds_config) as t:
-        logic = start_node("guidance", t, {"planner_options": {"steps": ["a"]}, "camera_topic": ns + "/cam",
-                                           "autostart": True})
-        assert logic.config.camera_topic == ns + "/cam"
-        logic.close()
+        node = start_node("guidance", t, {"planner_options": {"steps": ["a"]}, "camera_topic": ns + "/cam",
+                                          "autostart": True})
+        assert node.logic.config.camera_topic == ns + "/cam"
+        node.close()
+        node.close()  # idempotent
+        assert node.logic is None
 
 
 def test_generator_node_runs_over_dds_in_its_own_process(dds_config, ns, tmp_path):

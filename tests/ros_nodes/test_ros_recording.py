@@ -13,6 +13,8 @@ from interleave_robot.ros_nodes.messages import Image, String
 from interleave_robot.ros_nodes.recording import BagRecorder, guidance_topics, read_bag
 from interleave_robot.ros_nodes.transport_dds import DDSTransport
 
+pytestmark = pytest.mark.dds  # DDS on loopback, inside the test network namespace
+
 
 def test_recorded_stream_reads_back(tmp_path, dds_config, ns, wait_matched):
     topics = guidance_topics(camera_topic=ns + "/camera/image_raw", prefix=ns + "/interleave")

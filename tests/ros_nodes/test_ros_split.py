@@ -20,6 +20,8 @@ from interleave_robot.types import GenerationRequest, Observation
 
 STEPS = ["pick up the red block", "put it on the blue block"]
 
+pytestmark = pytest.mark.dds  # DDS on loopback, inside the test network namespace
+
 
 def test_split_nodes_give_the_same_subgoals_as_all_in_one(dds_config, ns, inbox, wait_matched):
     image = np.random.default_rng(4).integers(0, 256, size=(16, 20, 3), dtype=np.uint8)
@@ -41,7 +43,7 @@ def test_split_nodes_give_the_same_subgoals_as_all_in_one(dds_config, ns, inbox,
                                     RemoteCritic(node_side, remote), PipelineConfig())
         config = GuidanceNodeConfig(camera_topic=ns + "/cam", task_topic=ns + "/task", plan_topic=prefix + "/plan",
                                     subgoal_image_topic=prefix + "/sub/img", subgoal_text_topic=prefix + "/sub/txt",
-                                    status_topic=prefix + "/status")
+                                    status_topic=prefix + "/status", loop="open")
         node = GuidanceLogic(node_side, pipeline, config).start()
         images, status = inbox(), inbox()
         robot.subscribe(config.subgoal_image_topic, Image, qos.RELIABLE, images)

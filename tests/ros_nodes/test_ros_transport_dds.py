@@ -13,6 +13,8 @@ from interleave_robot.ros_nodes.conversion import image_to_numpy, numpy_to_image
 from interleave_robot.ros_nodes.messages import Image, String
 from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport, cyclone_config_xml, ros_topic
 
+pytestmark = pytest.mark.dds  # DDS on loopback, inside the test network namespace
+
 
 def test_two_participants_exchange_strings_and_images(dds_config, ns, inbox, wait_matched):
     with DDSTransport(dds_config) as a, DDSTransport(dds_config) as b:
