@@ -210,11 +210,13 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
 
         def log_error(self, format, *args):  # noqa: A002 - protocol errors (400/414/431, timeouts): one line
             log.info("client %s: %s", self.address_string(), format % args)
+            self._logged = True
 
         def handle_one_request(self):
             # The deadline covers waiting for the request line (keep-alive idle time), the headers and,
             # re-armed once a slot is held, the body; SHUT_RD leaves the socket writable for the 408.
             self.server.deadlines.arm(self.connection, options.request_timeout_s, socket.SHUT_RD)
+            self._logged = False
             try:
                 super().handle_one_request()
             finally:
@@ -235,15 +237,18 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
                 self.end_headers()
                 self.wfile.write(data)
                 self.wfile.flush()
+            except OSError as exc:  # the client left (or never read): one line, unless _error logged it
+                self.close_connection = True
+                if not self._logged:
+                    log.info("client %s: gone before its answer was written (%s)", self.address_string(),
+                             type(exc).__name__)
             finally:
                 if deadlines.disarm(self.connection):
                     self.close_connection = True
-                    log.info("client %s: did not read its answer within %.0f s", self.address_string(),
-                             options.request_timeout_s)
 
         def _error(self, status: int, message: str, headers: dict | None = None) -> None:
-            if status >= 400:
-                log.info("client %s: %d %s", self.address_string(), status, message[:200])
+            log.info("client %s: %d %s", self.address_string(), status, message[:200])
+            self._logged = True  # one line per bad request: a failed write of this answer adds none
             self._send(status, {"success": False, "error": message}, headers)
 
         def _timed_out(self) -> bool:

@@ -95,10 +95,15 @@ class HTTPCaller:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             got_answer = True
-            data = response.read(max_bytes + 1)
-            reply = HTTPReply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+            if response.length is not None and response.length > max_bytes:
+                raise TransportError("io", f"the answer's {response.length} bytes are over the {max_bytes} byte bound")
+            # With a Content-Length, read() raises IncompleteRead on a short answer; read(n) would not.
+            data = response.read() if response.length is not None else response.read(max_bytes + 1)
+            if DEADLINES.expired(sock):  # shut down mid-read: what arrived is a fragment
+                raise TransportError("timeout", "the deadline passed")
             if len(data) > max_bytes:
                 raise TransportError("io", f"the answer is over the {max_bytes} byte bound")
+            reply = HTTPReply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
             if response.will_close:
                 conn.close()
             return reply
