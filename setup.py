@@ -35,7 +35,9 @@ _TRANSFORMERS = ["transformers>=5.0,<6", "tokenizers>=0.21"]
 EXTRAS = {
     # MuJoCo harness: envs, simulated generator, perception, bench plots, Meta-World.
     "sim": ["mujoco==3.3.0", "gymnasium>=1.0,<2", "scipy>=1.11", "matplotlib>=3.8",
-            "metaworld==3.1.1", "packaging"],
+            "metaworld==3.1.1", "packaging", "statsmodels>=0.14"],
+    # bench episodes on a Ray cluster (`bench --workers ray`); not in "all": a large install.
+    "ray": ["ray>=2.9"],
     # ROS 2: real rclpy (Jazzy wheels, Fast DDS), the message packages, Cyclone DDS-direct, MCAP.
     "ros": ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-sensor-msgs", "ros-jazzy-std-msgs",
             "ros-jazzy-lifecycle-msgs", "cyclonedds==11.0.1", "rosbags>=0.10", "mcap>=1.2"],

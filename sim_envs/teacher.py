@@ -21,7 +21,7 @@ from interleave_robot.errors import ConfigError
 from interleave_robot.types import Observation, Plan, PlanStep, Task
 
 from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
-from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.placement import apply_subgoal, relation_holds
 from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot
 from interleave_robot.sim_envs.tasks import goal_of
@@ -33,6 +33,9 @@ PROMPT_STYLES = ("natural", "explicit")
 class TeacherConfig:
     prompt_style: str = "natural"
     seed: int = 0  # picks among the natural phrasings
+    # Closed loop: plan only from the first goal relation that does not hold in the
+    # observation's simulator state (a re-plan skips what is done and redoes what came undone).
+    from_current_state: bool = False
 
     def __post_init__(self):
         if self.prompt_style not in PROMPT_STYLES:
@@ -59,7 +62,10 @@ class TeacherPlanner(Planner):
         spec = SceneSpec.from_dict(spec_dict["scene"])
         rng = np.random.default_rng([self.config.seed, int(spec_dict.get("phrasing", 0))])
         steps = []
-        for i, subgoal in enumerate(goal_of(spec_dict), start=1):
+        goal = goal_of(spec_dict)
+        if self.config.from_current_state:
+            goal = goal[holding_prefix(goal, spec, observation):]
+        for i, subgoal in enumerate(goal, start=1):
             natural = natural_phrases(subgoal, spec)
             instruction = natural[int(rng.integers(len(natural)))]
             explicit = describe_subgoal(subgoal, spec)
@@ -69,6 +75,17 @@ class TeacherPlanner(Planner):
                                   auxiliary_text=f"Afterwards: {explicit}"))
         return Plan(steps=steps, metadata={"planner": "teacher", "privileged": True,
                                            "prompt_style": self.config.prompt_style})
+
+
+def holding_prefix(goal: list, spec: SceneSpec, observation: Observation | None) -> int:
+    """How many goal relations, in order, already hold in the observation's simulator state."""
+    state = getattr(observation, "state", None)
+    if not isinstance(state, SimSnapshot):
+        return 0
+    done = 0
+    while done < len(goal) and relation_holds(spec, state.state, goal[done]):
+        done += 1
+    return done
 
 
 def teacher_subgoal_states(task: Task, snapshot: SimSnapshot) -> list[SimSnapshot]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from interleave_robot.cli.agent_args import add_agent_arguments
 from interleave_robot.config import build_config, parse_key_values
 from interleave_robot.errors import ConfigError
 from interleave_robot.images import load_image
@@ -31,11 +32,7 @@ _AGENTS = (("planner", PLANNERS), ("generator", GENERATORS), ("critic", CRITICS)
 def add_arguments(parser) -> None:
     parser.add_argument("--image", help="camera image file (PNG, JPEG, ...)")
     parser.add_argument("--task", help="the task, in words")
-    for kind, registry in _AGENTS:
-        extra = " or 'none' (no critic: every first image is accepted)" if kind == "critic" else ""
-        parser.add_argument(f"--{kind}", help=f"{kind} backend: {', '.join(registry.names())}{extra}")
-        parser.add_argument(f"--{kind}-opt", action="append", default=[], metavar="KEY=VALUE",
-                            help=f"a {kind} backend option (repeatable)")
+    add_agent_arguments(parser)
     parser.add_argument("--out", required=True, help="run directory to write (or to continue with --resume)")
     parser.add_argument("--max-attempts", type=int, help="generator attempts per step (default 3)")
     parser.add_argument("--max-generator-calls", type=int, help="cap on generator calls over the whole run")
