@@ -60,5 +60,9 @@ class BackendTimeoutError(BackendError, TimeoutError):
     """A backend call exceeded its timeout."""
 
 
+class RecordError(InterleaveError, ValueError):
+    """A stored record (a run-directory file, a message) with missing, unknown or ill-typed fields."""
+
+
 class RunStoreError(InterleaveError, RuntimeError):
     """A run directory that cannot be written, read or resumed."""

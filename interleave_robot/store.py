@@ -5,7 +5,8 @@
     plan.json            the plan (reused on resume)
     trajectory.jsonl     append-only: {"type": "attempt", ...} per generator call and
                          {"type": "step", ...} per finished step; each record flushed and fsynced
-    images/step{k}_attempt{i}.png
+    images/step{k}_attempt{i}.png   (a later attempt with the same name, e.g. the redone step of a
+                                      resumed run, gets `_2`, `_3`, ...: an image is never overwritten)
     extras/*.png         extra images for the report (e.g. the final simulated scene)
     summary.json         counts, flags, timings, and an `extra` dict other components merge into
 
@@ -14,6 +15,9 @@ waits on PNG encoding or fsync; `finish()` and `close()` wait for it. What is on
 always a consistent prefix of the run: a record is written after its image, and each record
 is flushed (it survives a SIGKILL) and fsynced (it survives a power cut) before the next.
 `Attempt.image_path` is set at once; the file appears moments later.
+
+Everything read back is validated (types.from_dict checks every field): a tampered or
+foreign file is a RunStoreError naming it, never a crash in `report` or `--resume`.
 
 A process killed at any point leaves a readable run (`RunStore.load`) that `--resume`
 continues from its first unfinished step. Attempts of an interrupted step are kept in the
@@ -33,7 +37,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from interleave_robot.errors import RunStoreError
+from interleave_robot.errors import ImageError, RecordError, RunStoreError
 from interleave_robot.images import load_image, save_png
 from interleave_robot.types import Attempt, Observation, Plan, StepResult, Task, Trajectory
 
@@ -51,11 +55,28 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path) -> Any:
+MAX_JSON_FILE_BYTES = 64 * 1024 * 1024  # run.json, plan.json, summary.json, extras/index.json
+
+
+def _read_json(path: Path, expect: type = dict) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RunStoreError(f"cannot read {path}: {exc}") from None
+        if path.stat().st_size > MAX_JSON_FILE_BYTES:
+            raise RunStoreError(f"cannot read {path}: over {MAX_JSON_FILE_BYTES} bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise RunStoreError(f"cannot read {path}: {str(exc)[:200]}") from None
+    if not isinstance(data, expect):
+        raise RunStoreError(f"{path} is not a JSON {expect.__name__}")
+    return data
+
+
+def _dict_field(data: dict, key: str, where: Path) -> dict:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RunStoreError(f"{where}: {key!r} must be an object, got {type(value).__name__}")
+    return value
 
 
 def read_records(root: Path) -> list[dict]:
@@ -70,7 +91,7 @@ def read_records(root: Path) -> list[dict]:
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 continue
             if isinstance(record, dict):
                 records.append(record)
@@ -145,6 +166,7 @@ class RunStore:
         self.resuming = resuming
         self.meta = meta or {}  # written to run.json when the run starts
         self._writer = _Writer(self.root / TRAJECTORY)
+        self._image_names: set[str] = set()  # image names handed out (their files may not be written yet)
 
     # --- opening ---
     @classmethod
@@ -167,8 +189,11 @@ class RunStore:
         if not (root / "run.json").is_file():
             raise RunStoreError(f"{root} holds no run to resume (no run.json)")
         store = cls(root, resuming=True)
-        store.meta = store.info.get("meta") or {}
-        store._repair_log()
+        store.meta = _dict_field(store.info, "meta", root / "run.json")
+        try:
+            store._repair_log()
+        except OSError as exc:
+            raise RunStoreError(f"cannot resume {root}: {exc.strerror or exc}") from None
         return store
 
     @classmethod
@@ -186,17 +211,28 @@ class RunStore:
 
     @property
     def task(self) -> Task:
-        return Task.from_dict(self.info["task"])
+        where = self.root / "run.json"
+        try:
+            return Task.from_dict(self.info.get("task"))
+        except RecordError as exc:
+            raise RunStoreError(f"{where}: {exc}") from None
 
     def load_observation(self) -> Observation:
         """The run's observation (image from observation.png; camera and metadata from run.json)."""
         from interleave_robot.types import CameraModel
 
-        info = self.info.get("observation") or {}
-        camera = info.get("camera")
-        return Observation(image=load_image(self.root / "observation.png"),
-                           camera=CameraModel.from_dict(camera) if camera else None,
-                           timestamp=info.get("timestamp", 0.0), metadata=info.get("metadata") or {})
+        where = self.root / "run.json"
+        info = _dict_field(self.info, "observation", where)
+        camera, timestamp = info.get("camera"), info.get("timestamp", 0.0)
+        if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+            raise RunStoreError(f"{where}: observation timestamp must be a number")
+        try:
+            camera = CameraModel.from_dict(camera) if camera is not None else None
+            image = load_image(self.root / "observation.png")
+        except (RecordError, ImageError) as exc:
+            raise RunStoreError(f"{self.root}: unreadable observation: {exc}") from None
+        return Observation(image=image, camera=camera, timestamp=timestamp,
+                           metadata=_dict_field(info, "metadata", where))
 
     # --- called by the pipeline ---
     def start(self, task: Task, observation: Observation) -> tuple[Plan | None, list[StepResult]]:
@@ -210,8 +246,7 @@ class RunStore:
         recorded = self.task
         if recorded.text != task.text:
             raise RunStoreError(f"{self.root} is a run of task {recorded.text!r}, not {task.text!r}")
-        plan_path = self.root / "plan.json"
-        plan = Plan.from_dict(_read_json(plan_path)) if plan_path.is_file() else None
+        plan = _load_plan(self.root)
         steps = _finished_steps(self.root, read_records(self.root), load_images=True) if plan else []
         if plan is not None and len(steps) > len(plan.steps):
             raise RunStoreError(f"{self.root}: the log has more steps than plan.json")
@@ -222,10 +257,11 @@ class RunStore:
         self._writer.submit(_write_json_atomic, self.root / "plan.json", plan.to_dict())
 
     def append_attempt(self, attempt: Attempt) -> None:
-        """Save the attempt's image (if any) and log the attempt; sets `attempt.image_path`."""
+        """Save the attempt's image (if any) and log the attempt; sets `attempt.image_path` to a name
+        no earlier image of this run has (a resumed step's redone attempts get `_2`, ...)."""
         path = None
         if attempt.image is not None:
-            attempt.image_path = f"images/step{attempt.step_number}_attempt{attempt.attempt_index}.png"
+            attempt.image_path = self._unique_image_name(f"step{attempt.step_number}_attempt{attempt.attempt_index}")
             path = self.root / attempt.image_path
         self._writer.record({"type": "attempt", **attempt.to_dict()}, attempt.image, path)
 
@@ -270,7 +306,10 @@ class RunStore:
     def extra_images(self) -> dict[str, str]:
         """{title: relative PNG path} of the extra report images saved so far."""
         index_path = self.root / "extras" / "index.json"
-        return _read_json(index_path) if index_path.is_file() else {}
+        index = _read_json(index_path) if index_path.is_file() else {}
+        if not all(isinstance(v, str) for v in index.values()):
+            raise RunStoreError(f"{index_path}: every entry must be a relative path")
+        return index
 
     # --- reading ---
     @classmethod
@@ -279,8 +318,7 @@ class RunStore:
         step is included with the attempts it had, flagged as interrupted)."""
         store = cls.open_existing(root)
         root = store.root
-        plan_path = root / "plan.json"
-        trajectory = Trajectory(task=store.task, plan=Plan.from_dict(_read_json(plan_path)) if plan_path.is_file() else None)
+        trajectory = Trajectory(task=store.task, plan=_load_plan(root))
         if load_images and (root / "observation.png").is_file():
             trajectory.observation = store.load_observation()
         records = read_records(root)
@@ -293,15 +331,26 @@ class RunStore:
             trajectory.steps.append(step)
         ends = [r for r in records if r.get("type") == "end"]
         if ends:
-            trajectory.finished, trajectory.error = bool(ends[-1].get("finished")), ends[-1].get("error")
+            error = ends[-1].get("error")
+            trajectory.finished, trajectory.error = bool(ends[-1].get("finished")), None if error is None else str(error)
         summary_path = root / "summary.json"
         if summary_path.is_file():
             summary = _read_json(summary_path)
-            trajectory.metadata = dict(summary.get("metadata") or {}, timings=summary.get("timings") or {},
-                                       extra=summary.get("extra") or {})
+            trajectory.metadata = dict(_dict_field(summary, "metadata", summary_path),
+                                       timings=_dict_field(summary, "timings", summary_path),
+                                       extra=_dict_field(summary, "extra", summary_path))
         return trajectory
 
     # --- internals ---
+    def _unique_image_name(self, stem: str) -> str:
+        """images/<stem>.png, or <stem>_2.png, ...: never a name taken on disk or queued for writing."""
+        for n in range(1, 1_000_000):
+            rel = f"images/{stem}.png" if n == 1 else f"images/{stem}_{n}.png"
+            if rel not in self._image_names and not (self.root / rel).exists():
+                self._image_names.add(rel)
+                return rel
+        raise RunStoreError(f"{self.root}: no free image name for {stem}")
+
     def _repair_log(self) -> None:
         """Drop a torn last line (killed mid-write) so appended records start on a fresh line."""
         path = self.root / TRAJECTORY
@@ -331,23 +380,39 @@ def summarize(trajectory: Trajectory) -> dict:
 
 def path_inside(root: Path, rel: str) -> Path | None:
     """`root / rel` if it stays inside `root` (paths read from run files may be tampered with)."""
-    path = (root / rel).resolve()
+    try:
+        path = (root / rel).resolve()
+    except (OSError, ValueError, RuntimeError):  # NUL bytes, symlink loops
+        return None
     return path if path.is_relative_to(root.resolve()) else None
+
+
+def _load_plan(root: Path) -> Plan | None:
+    plan_path = root / "plan.json"
+    if not plan_path.is_file():
+        return None
+    try:
+        return Plan.from_dict(_read_json(plan_path))
+    except RecordError as exc:
+        raise RunStoreError(f"{plan_path}: {exc}") from None
 
 
 def _load_attempt_image(root: Path, attempt: Attempt) -> None:
     path = path_inside(root, attempt.image_path)
     if path is None:
         raise RunStoreError(f"{root}: image path {attempt.image_path!r} leaves the run directory")
-    attempt.image = load_image(path)
+    try:
+        attempt.image = load_image(path)
+    except ImageError as exc:
+        raise RunStoreError(f"{root}: unreadable attempt image: {exc}") from None
 
 
 def _attempt_from_record(root: Path, record: dict, load_images: bool) -> Attempt:
     data = {k: v for k, v in record.items() if k != "type"}
     try:
         attempt = Attempt.from_dict(data)
-    except TypeError as exc:
-        raise RunStoreError(f"{root}: unreadable attempt record: {exc}") from None
+    except RecordError as exc:
+        raise RunStoreError(f"{root / TRAJECTORY}: unreadable attempt record: {exc}") from None
     if load_images and attempt.image_path:
         _load_attempt_image(root, attempt)
     return attempt
@@ -360,9 +425,9 @@ def _finished_steps(root: Path, records: list[dict], load_images: bool) -> list[
         if record.get("type") != "step" or record.get("index") != len(steps):
             continue
         try:
-            result = StepResult.from_dict(record)
-        except (KeyError, TypeError) as exc:
-            raise RunStoreError(f"{root}: unreadable step record: {exc}") from None
+            result = StepResult.from_dict({k: v for k, v in record.items() if k not in ("type", "index")})
+        except RecordError as exc:
+            raise RunStoreError(f"{root / TRAJECTORY}: unreadable step record: {exc}") from None
         if load_images:
             for attempt in result.attempts:
                 if attempt.image_path:

@@ -14,6 +14,49 @@ from typing import Any
 
 import numpy as np
 
+from interleave_robot.errors import RecordError
+
+# `from_dict` reads files a user (or a crash) may have altered: every field is checked against
+# its annotation, so a tampered run directory is a RecordError naming the field, never a crash later.
+_JSON_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,),
+               "list": (list,), "None": (type(None),)}
+_MAX_INT = 2 ** 63
+
+
+def _json_types(annotation: str) -> tuple | None:
+    """The JSON types a field annotated `annotation` (a string: postponed annotations) accepts; None if not JSON."""
+    allowed: list[type] = []
+    for part in annotation.split("|"):
+        base = part.strip().split("[")[0]
+        if base not in _JSON_TYPES:
+            return None
+        allowed.extend(_JSON_TYPES[base])
+    return tuple(allowed)
+
+
+def _record(cls: type, data: Any, nested: tuple[str, ...] = ()) -> dict:
+    """`data` as keyword arguments of `cls`, its JSON fields type-checked; `nested` fields are the
+    caller's to convert. RecordError names a non-object, an unknown, missing or ill-typed field."""
+    name = cls.__name__
+    if not isinstance(data, dict):
+        raise RecordError(f"{name}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for key, value in data.items():
+        allowed = _json_types(fields[key].type) if key in fields and key not in nested else None
+        if key not in nested and allowed is None:
+            raise RecordError(f"{name}: unknown field {str(key)[:40]!r}")
+        if key in nested:
+            continue
+        if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
+            raise RecordError(f"{name}.{key}: expected {fields[key].type}, got {type(value).__name__}")
+        if isinstance(value, int) and not isinstance(value, bool) and not -_MAX_INT <= value < _MAX_INT:
+            raise RecordError(f"{name}.{key}: integer out of range")
+    missing = [n for n, f in fields.items() if n not in data and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise RecordError(f"{name}: missing field(s) {', '.join(missing)}")
+    return dict(data)
+
 
 @dataclass
 class CameraModel:
@@ -35,7 +78,12 @@ class CameraModel:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CameraModel":
-        return cls(**data)
+        kwargs = _record(cls, data)
+        matrix = kwargs.get("world_from_camera", [[0.0] * 4] * 4)
+        if len(matrix) != 4 or not all(isinstance(row, list) and len(row) == 4 and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in row) for row in matrix):
+            raise RecordError("CameraModel.world_from_camera: expected a 4x4 list of numbers")
+        return cls(**kwargs)
 
 
 @dataclass
@@ -51,7 +99,7 @@ class Task:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Task":
-        return cls(**data)
+        return cls(**_record(cls, data))
 
 
 @dataclass
@@ -64,6 +112,7 @@ class Observation:
     timestamp: float = 0.0
     state: Any = None  # simulator state behind this frame (privileged; simulation only)
     metadata: dict = field(default_factory=dict)
+    inventory: list[SceneObject] = field(default_factory=list)  # the scene's objects (names, colours)
 
     def to_dict(self) -> dict:
         return {
@@ -89,7 +138,7 @@ class PlanStep:
 
     @classmethod
     def from_dict(cls, data: dict) -> "PlanStep":
-        return cls(**data)
+        return cls(**_record(cls, data))
 
 
 @dataclass
@@ -104,8 +153,10 @@ class Plan:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Plan":
-        return cls(steps=[PlanStep.from_dict(s) for s in data["steps"]],
-                   raw_text=data.get("raw_text", ""), metadata=data.get("metadata", {}))
+        kwargs = _record(cls, data, nested=("steps",))
+        if not isinstance(kwargs["steps"], list):
+            raise RecordError(f"Plan.steps: expected a list, got {type(kwargs['steps']).__name__}")
+        return cls(**{**kwargs, "steps": [PlanStep.from_dict(s) for s in kwargs["steps"]]})
 
 
 @dataclass
@@ -122,7 +173,7 @@ class Verdict:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Verdict":
-        return cls(**data)
+        return cls(**_record(cls, data))
 
 
 @dataclass
@@ -144,8 +195,27 @@ class GenerationResult:
 
 
 @dataclass
+class SceneObject:
+    """One entry of a scene inventory: what a robot's object list says, never where it is."""
+
+    name: str
+    kind: str  # "block", "bin", ...
+    color: str
+    shape: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SceneObject":
+        return cls(**data)
+
+
+@dataclass
 class CritiqueRequest:
-    """One critic call: (before, after, original instruction, current prompt) plus context."""
+    """One critic call: (before, after, original instruction, current prompt) plus what a camera
+    and a scene inventory give: the task in words, the objects' names and colours, the camera.
+    No privileged field: a critic never sees a task's goal or the simulator's state."""
 
     before_image: np.ndarray
     after_image: np.ndarray
@@ -153,7 +223,8 @@ class CritiqueRequest:
     prompt: str
     step: PlanStep | None = None
     plan: Plan | None = None
-    task: Task | None = None
+    task_text: str = ""
+    inventory: list[SceneObject] = field(default_factory=list)
     camera: CameraModel | None = None
 
 
@@ -185,9 +256,9 @@ class Attempt:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Attempt":
-        data = dict(data)
-        verdict = data.pop("verdict", None)
-        return cls(**data, verdict=Verdict.from_dict(verdict) if verdict else None)
+        kwargs = _record(cls, data, nested=("verdict",))
+        verdict = kwargs.pop("verdict", None)
+        return cls(**kwargs, verdict=None if verdict is None else Verdict.from_dict(verdict))
 
 
 @dataclass
@@ -209,10 +280,15 @@ class StepResult:
 
     @classmethod
     def from_dict(cls, data: dict) -> "StepResult":
-        return cls(step=PlanStep.from_dict(data["step"]),
-                   attempts=[Attempt.from_dict(a) for a in data["attempts"]],
-                   accepted_index=data["accepted_index"], flagged=data["flagged"],
-                   flag_reason=data["flag_reason"])
+        kwargs = _record(cls, data, nested=("step", "attempts"))
+        attempts = kwargs.get("attempts", [])
+        if not isinstance(attempts, list):
+            raise RecordError(f"StepResult.attempts: expected a list, got {type(attempts).__name__}")
+        index = kwargs.get("accepted_index")
+        if index is not None and not 0 <= index < len(attempts):
+            raise RecordError(f"StepResult.accepted_index {index} is not one of its {len(attempts)} attempts")
+        return cls(**{**kwargs, "step": PlanStep.from_dict(kwargs["step"]),
+                      "attempts": [Attempt.from_dict(a) for a in attempts]})
 
 
 @dataclass
