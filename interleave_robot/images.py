@@ -77,7 +77,9 @@ def decode_image_bytes(data: bytes, what: str = "image", max_pixels: int = MAX_I
             return check_image(_to_rgb8(img, what), what)
     except Image.DecompressionBombError as exc:  # Pillow's own bound, hit in Image.open for huge declared sizes
         raise ImageTooLargeError(f"{what} is too large to decode: {exc}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError:
+        raise ImageError(f"{what} cannot be decoded: not an image format Pillow reads") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if isinstance(exc, ImageError):
             raise
         raise ImageError(f"{what} cannot be decoded: {exc}") from None

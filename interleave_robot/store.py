@@ -362,13 +362,22 @@ class RunStore:
                 f.truncate(data.rfind(b"\n") + 1)
 
 
+def generator_failures(trajectory: Trajectory) -> int:
+    """Attempts whose generator call produced no image (it failed or timed out)."""
+    return sum(1 for s in trajectory.steps for a in s.attempts if a.image is None and a.image_path is None)
+
+
 def summarize(trajectory: Trajectory) -> dict:
-    """The counts summary.json holds (without its `extra`)."""
+    """The counts summary.json holds (without its `extra`). `all_generator_calls_failed` marks a
+    run in which no generator call produced an image (the CLI then exits 1)."""
+    failures = generator_failures(trajectory)
     return {
         "task": trajectory.task.text,
         "steps": len(trajectory.plan.steps) if trajectory.plan else 0,
         "steps_done": len(trajectory.steps),
         "generator_calls": trajectory.generator_calls,
+        "generator_failures": failures,
+        "all_generator_calls_failed": trajectory.generator_calls > 0 and failures == trajectory.generator_calls,
         "critic_rejections": trajectory.critic_rejections,
         "flagged_steps": [s.step.step_number for s in trajectory.steps if s.flagged],
         "finished": trajectory.finished,

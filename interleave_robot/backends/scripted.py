@@ -2,6 +2,8 @@
 
 - planner "static": returns a fixed plan (a JSON/answer file, a list of instructions, or a
   list of model-style answers parsed with `parse_plan`, one per call, so the real parser runs).
+  A plan file is read and parsed when the planner is built: a missing, empty, malformed or
+  oversized file is a ConfigError before the run starts.
 - generator "echo": returns the source image (or a grey canvas for text-to-image) with a
   colour band derived from (prompt, seed), after an optional sleep; failures and hangs can
   be injected on chosen calls to rehearse error handling and timeouts.
@@ -21,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from interleave_robot.agents import Critic, Generator, Planner
-from interleave_robot.errors import BackendError, ConfigError
-from interleave_robot.parsing import parse_plan, parse_verdict
+from interleave_robot.errors import BackendError, ConfigError, OutputFormatError
+from interleave_robot.parsing import MAX_TEXT_CHARS, parse_plan, parse_verdict
 from interleave_robot.types import (CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
                      Task, Verdict)
 
@@ -57,10 +59,7 @@ class StaticPlanner(Planner):
         self._answers = list(config.answers or [])
         self._calls = 0
         if config.plan_file:
-            path = Path(config.plan_file)
-            if not path.is_file():
-                raise ConfigError(f"static planner: plan_file not found: {path}")
-            self._answers = [path.read_text(encoding="utf-8", errors="replace")]
+            self._answers = [_read_plan_file(Path(config.plan_file))]
 
     def plan(self, task: Task, observation: Observation) -> Plan:
         if self.config.steps:
@@ -69,6 +68,26 @@ class StaticPlanner(Planner):
         answer = self._answers[min(self._calls, len(self._answers) - 1)]
         self._calls += 1
         return parse_plan(answer)
+
+
+def _read_plan_file(path: Path) -> str:
+    """The text of the plan in `path`, parsed once now to refuse a bad file; ConfigError naming the problem."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"static planner: plan_file not found: {path}")
+        if path.stat().st_size > MAX_TEXT_CHARS:
+            raise ConfigError(f"static planner: plan_file {path} is {path.stat().st_size} bytes, "
+                              f"over the {MAX_TEXT_CHARS} byte bound")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"static planner: cannot read plan_file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"static planner: plan_file {path} is not UTF-8 text") from None
+    try:
+        parse_plan(text)
+    except OutputFormatError as exc:
+        raise ConfigError(f"static planner: plan_file {path}: {exc}") from None
+    return text
 
 
 @dataclass

@@ -2,7 +2,11 @@
 
 Each command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
 Modules are imported only when their command runs (or for --help), so the CLI starts fast.
-Errors a user can cause end with one line on stderr and a non-zero exit, never a traceback.
+Errors a user can cause end with one line on stderr and exit 2, never a traceback: the
+project's typed errors (InterleaveError), and the I/O errors a user's machine causes (disk
+full, read-only or missing directory, permission denied: OSError) or a user's file causes
+(binary where text was expected: UnicodeDecodeError). Anything else is a bug and keeps its
+traceback.
 """
 from __future__ import annotations
 
@@ -28,6 +32,18 @@ COMMANDS: dict[str, str] = {
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError: 'No space left on device: runs/x/report.html'."""
+    what = exc.strerror or type(exc).__name__
+    return f"{what}: {exc.filename}" if exc.filename else f"{what} ({exc})" if str(exc) != what else what
+
+
+def _fail(command: str, message: str) -> int:
+    line = " ".join(message.split())  # one line, whatever the message holds
+    print(f"interleave-robot {command}: error: {line}", file=sys.stderr)
+    return EXIT_USER_ERROR
 
 
 def _load(name: str):
@@ -69,8 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except InterleaveError as exc:
-        print(f"interleave-robot {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
+        return _fail(args.command, str(exc))
+    except OSError as exc:
+        return _fail(args.command, describe_os_error(exc))
+    except UnicodeDecodeError as exc:
+        return _fail(args.command, f"a file is not UTF-8 text ({exc.reason} at byte {exc.start})")
     except KeyboardInterrupt:
         print(f"interleave-robot {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

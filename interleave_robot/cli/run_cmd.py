@@ -7,6 +7,11 @@
 Writes the run directory (see store.py) and report.html, prints a one-line summary. A run
 that was interrupted continues with `--resume --out DIR` (task, image, backends and options
 come from the run directory; flags given again override them).
+
+Exit status: 0 the run finished; 1 the run failed (the planner never answered in format, or
+every generator call failed: then no step has an image, and the summary says
+"all_generator_calls_failed": true); 2 a user error (bad flag, option, file; I/O error),
+reported in one line on stderr; 130 interrupted.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from interleave_robot.images import load_image
 from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 from interleave_robot.progress import ProgressListener
 from interleave_robot.registry import CRITICS, GENERATORS, PLANNERS
-from interleave_robot.store import RunStore
+from interleave_robot.store import RunStore, generator_failures
 from interleave_robot.types import Observation, Task
 
 HELP = "run planner -> generator -> critic on one image and task; writes a run directory and report.html"
@@ -108,14 +113,15 @@ def run(args) -> int:
         CRITICS.resolve(critic_name)
     for kind, registry in _AGENTS[:2]:
         registry.resolve(spec[kind]["name"])  # an unknown name fails before any model loads
-    if store is None:
-        store = RunStore.create(args.out, meta={"backends": _recordable(spec), "pipeline": vars(config)})
     built = []
     try:
+        # Backends are built before the run directory exists: a bad option or plan file leaves nothing behind.
         for kind, registry in _AGENTS:
             name = spec[kind]["name"]
             built.append(None if name == "none" else registry.build(name, spec[kind]["options"]))
         planner, generator, critic = built
+        if store is None:
+            store = RunStore.create(args.out, meta={"backends": _recordable(spec), "pipeline": vars(config)})
         listeners = [] if args.no_progress else [ProgressListener()]
         try:
             trajectory = GuidancePipeline(planner, generator, critic, config).run(task, observation, listeners, store)
@@ -126,12 +132,19 @@ def run(args) -> int:
         for backend in built:
             if backend is not None:
                 backend.close()
-        store.close()
+        if store is not None:
+            store.close()
     from interleave_robot.report import write_report
 
     report = write_report(args.out)
     flagged = sum(1 for s in trajectory.steps if s.flagged)
-    status = f"failed: {trajectory.error}" if trajectory.error else "done"
+    failures = generator_failures(trajectory)
+    all_failed = trajectory.generator_calls > 0 and failures == trajectory.generator_calls
+    status = "done"
+    if trajectory.error:
+        status = f"failed: {trajectory.error}"
+    elif all_failed:
+        status = f"failed: every generator call failed ({failures} calls)"
     print(f"{status}: {len(trajectory.steps)} steps, {trajectory.generator_calls} generator calls, "
           f"{trajectory.critic_rejections} critic rejections, {flagged} flagged; report: {report}")
-    return 0 if trajectory.error is None else 1
+    return 1 if trajectory.error or all_failed else 0

@@ -107,11 +107,11 @@ def test_run_refuses_existing_run_and_missing_resume(tmp_path, image_path, capsy
 
 
 def test_planner_out_of_format_exits_1(tmp_path, image_path, capsys):
-    plan = tmp_path / "plan.txt"
-    plan.write_text("<think>hmm</think><answer>{'steps': 'all of them'}</answer>")
+    # A model's answers out of format fail the run (exit 1); a bad plan *file* is a user error (exit 2, see
+    # test_cli_hardening).
     assert main(["run", "--image", image_path, "--task", "t", "--planner", "static", "--planner-opt",
-                 f"plan_file={plan}", "--generator", "echo", "--critic", "always", "--out", str(tmp_path / "r"),
-                 "--no-progress"]) == 1
+                 "answers=<think>hmm</think><answer>{'steps': 'all of them'}</answer>", "--generator", "echo",
+                 "--critic", "always", "--out", str(tmp_path / "r"), "--no-progress"]) == 1
     assert "failed: planner: no answer in format after 3 tries" in capsys.readouterr().out
     assert (tmp_path / "r" / "report.html").is_file()
 
