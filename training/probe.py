@@ -64,7 +64,7 @@ def vision_features(ds, model_dir: str | Path, batch: int = 32) -> np.ndarray:
     from interleave_robot.training.modeling import load_processor
 
     processor = load_processor(Path(model_dir))
-    model = AutoModelForImageTextToText.from_pretrained(model_dir, local_files_only=True).eval()
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, local_files_only=True, use_safetensors=True).eval()
     out = []
     for start in range(0, len(ds), batch):
         rows = ds.select(range(start, min(start + batch, len(ds))))
