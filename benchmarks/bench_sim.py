@@ -4,8 +4,9 @@
 
 Measures physics steps/s, rendered RGB frames/s at 128x128 and 256x256 (ours: shadows and
 MSAA off; Meta-World: its defaults), env steps/s with observations, episodes per minute of
-a 3-step stack task (teacher -> sim generator -> perception critic -> executor), and the
-bench's scaling from 1 to 2 worker processes. Mesa's llvmpipe is limited to one thread
+a 3-step stack task (teacher -> sim generator -> perception critic -> executor, closed loop)
+rendering every step's frames against rendering on demand (interleaved, same seeds), and the
+bench's scaling from 1 to 2 worker processes (and a local Ray instance when ray is installed). Mesa's llvmpipe is limited to one thread
 (LP_NUM_THREADS=1) so frame rates are per core, unless --lp-threads says otherwise.
 """
 from __future__ import annotations
@@ -74,27 +75,42 @@ def metaworld_env(sizes, n_frames: int, n_physics: int) -> dict:
 
 
 def episodes_per_minute(n: int) -> dict:
+    """Episodes per minute on one core, rendering every env step's frames (before) against
+    rendering only the frames someone reads (after), interleaved episode by episode so that
+    machine load hits both alike; the same seeds and outcomes in both."""
     from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
 
-    runner = EpisodeRunner()
+    runners = {"eager": EpisodeRunner(env_options={"render_on_demand": False}), "on_demand": EpisodeRunner()}
     out = {}
     try:
-        runner.run(EpisodeConfig(family="stack", seed=999, steps=3))  # warm-up
-        for label, rate, critic in (("oracle", 0.0, False), ("fault0.3_critic", 0.3, True)):
-            t0 = time.perf_counter()
-            wins = sum(runner.run(EpisodeConfig(family="stack", seed=s, steps=3, fault_rate=rate,
-                                                use_critic=critic)).success for s in range(n))
-            out[f"episodes_per_min_{label}"] = 60 * n / (time.perf_counter() - t0)
-            out[f"success_{label}"] = wins / n
+        for runner in runners.values():
+            runner.run(EpisodeConfig(family="stack", seed=999, steps=3))  # warm-up
+        for label, rate, critic in (("oracle", 0.0, "none"), ("fault0.3_critic", 0.3, "perception")):
+            seconds = {k: 0.0 for k in runners}
+            wins = {k: [] for k in runners}
+            for s in range(n):
+                for key, runner in runners.items():
+                    t0 = time.perf_counter()
+                    wins[key].append(runner.run(EpisodeConfig(family="stack", seed=s, steps=3, fault_rate=rate,
+                                                              critic=critic)).success)
+                    seconds[key] += time.perf_counter() - t0
+            for key in runners:
+                out[f"episodes_per_min_{label}_{key}"] = 60 * n / seconds[key]
+            out[f"render_on_demand_speedup_{label}"] = seconds["eager"] / seconds["on_demand"]
+            assert wins["eager"] == wins["on_demand"], "rendering on demand changed an outcome"
+            out[f"success_{label}"] = sum(wins["on_demand"]) / n
     finally:
-        runner.close()
+        for runner in runners.values():
+            runner.close()
     return out
 
 
 def scaling(n: int) -> dict:
     from interleave_robot.sim_envs.bench_cmd import run_jobs
 
-    jobs = [{"task": "stack", "fault_rate": 0.3, "critic": True, "seed": s, "requested_steps": 3, "max_attempts": 3}
+    jobs = [{"task": "stack", "fault_rate": 0.3, "critic": "perception", "loop": "closed", "seed": s,
+             "planner": "teacher", "generator": "sim", "planner_options": {}, "generator_options": {},
+             "critic_options": {}, "requested_steps": 3, "max_attempts": 3, "max_replans": 2, "execution_noise": 0.0}
             for s in range(n)]
     out = {}
     for workers in (1, 2):
@@ -103,6 +119,17 @@ def scaling(n: int) -> dict:
             run_jobs(jobs, Path(tmp), workers, progress=False)
             out[f"bench_wall_s_{workers}_proc"] = time.perf_counter() - t0
     out["bench_speedup_2_vs_1"] = out["bench_wall_s_1_proc"] / out["bench_wall_s_2_proc"]
+    try:
+        import ray  # noqa: F401  (the optional `ray` extra)
+    except ImportError:
+        return out
+    from interleave_robot.sim_envs.bench_ray import run_on_ray
+
+    rows = []
+    t0 = time.perf_counter()
+    run_on_ray(jobs, rows.append, num_cpus=2)
+    out["bench_wall_s_ray_local_2cpu"] = time.perf_counter() - t0
+    out["ray_local_vs_2_proc"] = out["bench_wall_s_2_proc"] / out["bench_wall_s_ray_local_2cpu"]
     return out
 
 
@@ -111,13 +138,14 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     parser.add_argument("--lp-threads", default="1", help="Mesa llvmpipe threads (default 1: per-core numbers)")
     parser.add_argument("--skip-metaworld", action="store_true")
+    parser.add_argument("--only-episodes", action="store_true", help="only episodes/min and scaling")
     args = parser.parse_args()
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ["LP_NUM_THREADS"] = args.lp_threads
     q = args.quick
     sizes = (128, 256)
-    results = {"ours": ours(sizes, 50 if q else 300, 2000 if q else 20000)}
-    if not args.skip_metaworld:
+    results = {"ours": {} if args.only_episodes else ours(sizes, 50 if q else 300, 2000 if q else 20000)}
+    if not args.skip_metaworld and not args.only_episodes:
         results["metaworld"] = metaworld_env(sizes, 3 if q else 15, 2000 if q else 20000)
     results["episodes"] = episodes_per_minute(2 if q else 8)
     results["scaling"] = scaling(4 if q else 8)
@@ -125,15 +153,19 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} CPU(s), MUJOCO_GL={os.environ['MUJOCO_GL']}, LP_NUM_THREADS={args.lp_threads}")
     print(f"{'metric':<24}{'ours':>12}{'meta-world':>14}{'ratio':>10}")
     mw = results.get("metaworld", {})
-    for key in ("physics_steps_per_s", "env_steps_per_s", "rgb_fps_128", "rgb_fps_256", "depth_fps_128",
-                "depth_fps_256"):
+    for key in () if args.only_episodes else ("physics_steps_per_s", "env_steps_per_s", "rgb_fps_128",
+                                              "rgb_fps_256", "depth_fps_128", "depth_fps_256"):
         a, b = results["ours"].get(key), mw.get(key)
         ratio = f"{a / b:9.1f}x" if a and b else "       -"
         print(f"{key:<24}{a:>12.1f}{(f'{b:.1f}' if b else '-'):>14}{ratio:>10}")
     for key, value in {**results["episodes"], **results["scaling"]}.items():
         print(f"{key:<24}{value:>12.2f}")
-    target = results["ours"]["rgb_fps_128"]
-    print(f"target >= 300 RGB frames/s at 128x128 on one core: {'met' if target >= 300 else 'NOT met'} ({target:.0f})")
+    if not args.only_episodes:
+        target = results["ours"]["rgb_fps_128"]
+        print(f"target >= 300 RGB frames/s at 128x128 on one core: {'met' if target >= 300 else 'NOT met'} ({target:.0f})")
+    speedup = results["episodes"]["render_on_demand_speedup_fault0.3_critic"]
+    print(f"target >= 3x episodes/min/core from rendering on demand: {'met' if speedup >= 3 else 'NOT met'} "
+          f"({speedup:.2f}x)")
     return 0
 
 

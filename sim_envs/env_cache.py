@@ -21,25 +21,26 @@ import atexit
 # gymnasium (and through the env, mujoco) is imported when the first env is built: a heavy
 # optional stack, kept out of module import.
 
-_ENVS: dict[tuple[str, int], object] = {}
+_ENVS: dict[tuple, object] = {}
 
 
-def cached_env(family: str, image_size: int = 128):
-    """The cached env of `family` rendering `image_size` px frames (made on first use)."""
-    key = (family, int(image_size))
+def cached_env(family: str, image_size: int = 128, **env_options):
+    """The cached env of `family` rendering `image_size` px frames (made on first use); other
+    TabletopEnv options (e.g. render_on_demand=False) make a separate entry."""
+    key = (family, int(image_size), *sorted(env_options.items()))
     env = _ENVS.get(key)
     if env is None:
         import gymnasium as gym
 
         from interleave_robot.sim_envs.registration import env_id
 
-        env = gym.make(env_id(family), image_size=int(image_size))
+        env = gym.make(env_id(family), image_size=int(image_size), **env_options)
         _ENVS[key] = env
     return env
 
 
-def cached_envs() -> dict[tuple[str, int], object]:
-    """A copy of the cache's contents: {(family, image_size): env}."""
+def cached_envs() -> dict[tuple, object]:
+    """A copy of the cache's contents: {(family, image_size, *options): env}."""
     return dict(_ENVS)
 
 

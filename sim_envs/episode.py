@@ -240,13 +240,14 @@ class SimRobot(Robot):
 class EpisodeRunner:
     """Runs episodes, reusing the agents (one per backend and options) and the process's envs."""
 
-    def __init__(self, image_size: int = 128):
+    def __init__(self, image_size: int = 128, env_options: dict | None = None):
         self.image_size = image_size
+        self.env_options = dict(env_options or {})  # TabletopEnv options, e.g. render_on_demand
         self._backends: dict[tuple, Any] = {}
         self._judge = None
 
     def _env(self, family: str):
-        return cached_env(family, self.image_size)
+        return cached_env(family, self.image_size, **self.env_options)
 
     def backend(self, kind: str, name: str, options: dict):
         """The runner's instance of backend `name` with `options` (built on first use)."""

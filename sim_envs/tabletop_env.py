@@ -11,6 +11,7 @@ reset(options=): {"task": Task (replay a task whose spec has "initial_state"), "
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -19,9 +20,10 @@ from gymnasium import spaces
 
 from interleave_robot.types import Observation, Task
 
+from interleave_robot.sim_envs.lazy_observation import LazyObservation
 from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
 from interleave_robot.sim_envs.scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot, build_mjcf,
-                    camera_model, park_gripper, read_state, write_state)
+                    camera_model, inventory_of, park_gripper, read_state, write_state)
 from interleave_robot.sim_envs.tasks import TaskOptions, check_family, goal_of, goal_progress, sample_task
 
 MAX_DELTA = 0.015  # metres per step for an action component of 1
@@ -37,6 +39,7 @@ class EnvConfig:
     image_size: int = 128
     substeps: int = SUBSTEPS
     render_mode: str | None = None
+    render_on_demand: bool = True  # step/reset frames rendered when read (lazy_observation.py), not always
 
     def __post_init__(self):
         check_family(self.family)
@@ -54,8 +57,8 @@ class TabletopEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, family: str = "stack", image_size: int = 128, substeps: int = SUBSTEPS,
-                 render_mode: str | None = None):
-        self.config = EnvConfig(family, image_size, substeps, render_mode)
+                 render_mode: str | None = None, render_on_demand: bool = True):
+        self.config = EnvConfig(family, image_size, substeps, render_mode, render_on_demand)
         self.render_mode = render_mode
         size = image_size
         self.observation_space = spaces.Dict({
@@ -71,12 +74,18 @@ class TabletopEnv(gym.Env):
         self.scene_spec: SceneSpec | None = None
         self.task: Task | None = None
         self._goal = []
+        self._scratch = None  # MjData for drawing the frame of an earlier tick
+        self._pending: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> unread LazyObservation
 
     # --- model management -------------------------------------------------------------------
     def _load(self, spec: SceneSpec) -> None:
         """(Re)build the MuJoCo model when the scene's contents change; reuse it otherwise."""
         if spec == self.scene_spec and self.model is not None:
             return
+        for obs in list(self._pending.values()):  # frames of the old model are drawn before it goes
+            obs.materialize()
+        self._pending = weakref.WeakValueDictionary()
+        self._scratch = None
         if self._renderer is not None:
             self._renderer.close()
         self.model = self._mujoco.MjModel.from_xml_string(build_mjcf(spec))
@@ -114,6 +123,7 @@ class TabletopEnv(gym.Env):
         park_gripper(self.model, self.data)
         mj.mj_forward(self.model, self.data)
         mj.mj_step(self.model, self.data, nstep=RESET_SETTLE_STEPS)
+        mj.mj_kinematics(self.model, self.data)
         obs = self._obs()
         return obs, self._info()
 
@@ -130,6 +140,10 @@ class TabletopEnv(gym.Env):
         self.data.mocap_pos[self._mocap] = target
         self.data.ctrl[:] = FINGER_CLOSED if action[3] > 0 else 0.0
         self._mujoco.mj_step(self.model, self.data, nstep=self.config.substeps)
+        # mj_step leaves body poses computed before its last substep; bring them to the final
+        # qpos (the next mj_step recomputes them anyway), so frames drawn later from a saved
+        # state are the same frames.
+        self._mujoco.mj_kinematics(self.model, self.data)
         info = self._info()
         reward = info["reward_progress"] + info["reward_success"]
         return self._obs(), float(reward), bool(info["is_success"]), False, info
@@ -141,16 +155,51 @@ class TabletopEnv(gym.Env):
         return np.array([*pos, FINGER_OPEN_GAP - 2 * closed], dtype=np.float32)
 
     def _obs(self) -> dict:
+        if not self.config.render_on_demand:
+            return self._rendered_obs()
+        pose = self._pose()
+        obs = LazyObservation({"gripper": self._gripper()},
+                              {"rgb": lambda: self._frame(pose, False), "depth": lambda: self._frame(pose, True)})
+        self._pending[id(obs)] = obs
+        return obs
+
+    def _rendered_obs(self) -> dict:
         rgb = self._renderer.rgb(self.data, CAMERA_NAME)
         depth = np.clip(self._renderer.depth(self.data, CAMERA_NAME), 0.0, MAX_DEPTH)
         return {"rgb": rgb, "depth": depth, "gripper": self._gripper()}
+
+    def _pose(self) -> np.ndarray:
+        """Everything the frame depends on (MuJoCo's integration state: time, qpos, qvel, mocap, ...)."""
+        mj = self._mujoco
+        spec = mj.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mj.mj_stateSize(self.model, spec))
+        mj.mj_getState(self.model, self.data, state, spec)
+        return state
+
+    def _frame(self, pose: np.ndarray, depth: bool) -> np.ndarray:
+        """The RGB or depth frame of the step whose integration state is `pose`."""
+        data = self.data
+        if not np.array_equal(pose, self._pose()):
+            # The env moved on since that step: draw its state in a scratch copy.
+            mj = self._mujoco
+            if self._scratch is None:
+                self._scratch = mj.MjData(self.model)
+            data = self._scratch
+            mj.mj_setState(self.model, data, pose, mj.mjtState.mjSTATE_INTEGRATION)
+            mj.mj_kinematics(self.model, data)
+            mj.mj_camlight(self.model, data)
+        if depth:
+            return np.clip(self._renderer.depth(data, CAMERA_NAME), 0.0, MAX_DEPTH)
+        return self._renderer.rgb(data, CAMERA_NAME)
 
     def _info(self) -> dict:
         done = goal_progress(self.scene_spec, self.state(), self._goal)
         success = done == len(self._goal)
         return {"is_success": success, "task": self.task, "relations_satisfied": done,
                 "relations_total": len(self._goal), "reward_progress": done / len(self._goal),
-                "reward_success": 1.0 if success else 0.0}
+                "reward_success": 1.0 if success else 0.0,
+                # What a robot knows without privilege: its camera and the scene's object list.
+                "camera": self.camera, "inventory": inventory_of(self.scene_spec)}
 
     def state(self) -> SceneState:
         return read_state(self.model, self.data, self.scene_spec)
@@ -168,9 +217,9 @@ class TabletopEnv(gym.Env):
 
     def observation(self) -> Observation:
         """The current frame as the core library's Observation (image, depth, camera, snapshot)."""
-        obs = self._obs()
+        obs = self._rendered_obs()
         return Observation(image=obs["rgb"], depth=obs["depth"], camera=self.camera, state=self.snapshot(),
-                           metadata={"gripper": obs["gripper"].tolist()})
+                           metadata={"gripper": obs["gripper"].tolist()}, inventory=inventory_of(self.scene_spec))
 
     def render(self):
         if self.render_mode == "rgb_array" and self.model is not None:
