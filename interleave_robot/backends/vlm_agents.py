@@ -1,12 +1,15 @@
 """Planner and critic agents on top of any VLM chat backend (registry VLM_BACKENDS).
 
-Each agent renders its prompt template (package data, or a user file), asks the VLM, and
-parses the answer with the output-contract parsers. A malformed answer is shown back to the
-model with the parser's reason and asked again, a bounded number of times; then the agent
-raises OutputFormatError and the pipeline flags the step.
+Each agent renders its prompt template (package data, or a user file), asks the VLM once, and
+parses the answer with the output-contract parsers; a malformed answer raises
+OutputFormatError. How often to ask again is decided in one place, the pipeline
+(`PipelineConfig.max_format_retries`); the agent only makes the retry useful: when it is asked
+the same question again in the same thread, right after an answer out of format, it shows the
+model that answer and the parser's reason.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import string
@@ -64,8 +67,6 @@ class VLMAgentConfig:
     model: str = ""
     vlm_options: dict | str = field(default_factory=dict)
     template: str = ""  # path of a user template file; empty: the packaged one
-    # Extra tries after a malformed answer, showing the model the parser's reason (the pipeline may retry too).
-    format_retries: int = 1
     system_prompt: str = ""
     share_vlm: bool = True  # agents with the same vlm and vlm_options share one loaded model
 
@@ -83,8 +84,6 @@ class VLMAgentConfig:
             self.vlm_options = {**self.vlm_options, "model": self.model}
         if self.vlm not in VLM_BACKENDS.names():
             raise ConfigError(f"unknown vlm backend {self.vlm!r}; choose one of: {', '.join(VLM_BACKENDS.names())}")
-        if not 0 <= self.format_retries <= 10:
-            raise ConfigError(f"format_retries must be in 0..10, got {self.format_retries}")
 
 
 @dataclass
@@ -131,6 +130,10 @@ class _SharedVLMs:
 SHARED_VLMS = _SharedVLMs()
 
 
+class _LastFailure(threading.local):
+    value = None  # (question key, answer, reason) of this thread's last answer out of format, or None
+
+
 class _VLMAgent:
     """Shared machinery: owns, shares or borrows a VLM, asks it, retries malformed answers."""
 
@@ -140,6 +143,7 @@ class _VLMAgent:
     def __init__(self, config: VLMAgentConfig, vlm: VLMChat | None = None):
         self.config = config
         self.template = load_template(config.template, self.template_name, self.template_fields)
+        self._last_failure = _LastFailure()
         self._shared_key = None
         self._owns_vlm = False
         if vlm is not None:  # borrowed: the caller closes it
@@ -150,20 +154,21 @@ class _VLMAgent:
             self.vlm, self._owns_vlm = VLM_BACKENDS.build(config.vlm, config.vlm_options), True
 
     def _ask(self, images: list, values: dict[str, Any], parse: Callable[[str], T]) -> T:
+        """One question, one answer: parsed, or OutputFormatError (the pipeline decides whether to ask again)."""
         text = self.template.substitute({k: str(v) for k, v in values.items()})
         messages = [ChatMessage("system", [self.config.system_prompt])] if self.config.system_prompt else []
         messages.append(ChatMessage("user", [*images, text]))
-        reason = ""
-        for attempt in range(1 + self.config.format_retries):
-            answer = self.vlm.chat(messages)
-            try:
-                return parse(answer)
-            except OutputFormatError as exc:
-                reason = str(exc)
-                log.info("%s answer %d out of format: %s", type(self).__name__, attempt + 1, reason)
-                messages = messages + [ChatMessage("assistant", [answer[:4000]]),
-                                       ChatMessage("user", [RETRY_MESSAGE.format(reason=reason)])]
-        raise OutputFormatError(f"answer out of format after {1 + self.config.format_retries} tries; last: {reason}")
+        key = _question_key(images, text)
+        last, self._last_failure.value = self._last_failure.value, None
+        if last is not None and last[0] == key:  # asked again after a bad answer: show it and why
+            messages += [ChatMessage("assistant", [last[1]]), ChatMessage("user", [RETRY_MESSAGE.format(reason=last[2])])]
+        answer = self.vlm.chat(messages)
+        try:
+            return parse(answer)
+        except OutputFormatError as exc:
+            log.info("%s answer out of format: %s", type(self).__name__, exc)
+            self._last_failure.value = (key, answer[:4000], str(exc)[:500])
+            raise
 
     def close(self) -> None:
         """Release the VLM: closed if this agent owns it or was its last sharer; idempotent."""
@@ -173,6 +178,15 @@ class _VLMAgent:
         elif self._owns_vlm:
             self.vlm.close()
             self._owns_vlm = False
+
+
+def _question_key(images: list, text: str) -> str:
+    """A digest of one question (its images and text), to recognise the same question asked again."""
+    digest = hashlib.blake2b(text.encode("utf-8", "replace"), digest_size=16)
+    for image in images:
+        digest.update(repr(image.shape).encode())
+        digest.update(image.tobytes())
+    return digest.hexdigest()
 
 
 class VLMPlanner(_VLMAgent, Planner):
@@ -201,6 +215,6 @@ class VLMCritic(_VLMAgent, Critic):
     template_fields = ("task", "instruction", "prompt", "step_name")
 
     def critique(self, request: CritiqueRequest) -> Verdict:
-        values = {"task": request.task.text if request.task else "", "instruction": request.instruction,
+        values = {"task": request.task_text, "instruction": request.instruction,
                   "prompt": request.prompt, "step_name": request.step.step_name if request.step else ""}
         return self._ask([request.before_image, request.after_image], values, parse_verdict)

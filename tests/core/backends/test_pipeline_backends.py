@@ -46,12 +46,12 @@ def test_loop_with_http_vlms_and_http_generator(serve, scene):
 
 def test_loop_with_tiny_vlm_planner_reports_format_failure(tiny_vlm, scene):
     """An untrained tiny VLM never answers in format: the run ends with the reason, no crash."""
-    planner = VLMPlanner(VLMPlannerConfig(format_retries=0), vlm=tiny_vlm)
-    critic = VLMCritic(VLMCriticConfig(format_retries=0), vlm=tiny_vlm)
+    planner = VLMPlanner(VLMPlannerConfig(), vlm=tiny_vlm)
+    critic = VLMCritic(VLMCriticConfig(), vlm=tiny_vlm)
     generator = GENERATORS.build("echo", {})
     trajectory = GuidancePipeline(planner, generator, critic, PipelineConfig(max_format_retries=0)).run(
         "stack", Observation(scene))
-    assert trajectory.plan is None and "out of format" in trajectory.error
+    assert trajectory.plan is None and "no answer in format after 1 tries" in trajectory.error
 
 
 def test_loop_with_tiny_vlm_critic_flags_steps(tiny_vlm, flux2_klein_dir, scene):
@@ -60,7 +60,7 @@ def test_loop_with_tiny_vlm_critic_flags_steps(tiny_vlm, flux2_klein_dir, scene)
     generator = GENERATORS.build("diffusers", {
         "model": str(flux2_klein_dir), "num_inference_steps": 1, "width": 64, "height": 64, "dtype": "float32",
         "guidance_scale": 1.0, "extra_call_kwargs": json.dumps(FLUX2_KLEIN_CALL_KWARGS)})
-    critic = VLMCritic(VLMCriticConfig(format_retries=0), vlm=tiny_vlm)
+    critic = VLMCritic(VLMCriticConfig(), vlm=tiny_vlm)
     trajectory = GuidancePipeline(planner, generator, critic,
                                   PipelineConfig(max_attempts_per_step=2, max_format_retries=0)).run(
         "stack", Observation(scene))

@@ -41,7 +41,7 @@ def critique_request(scene, step_prompt="move the red cube onto the blue cube"):
     return CritiqueRequest(before_image=scene, after_image=scene[::-1].copy(),
                            instruction="Put the red block on the blue block", prompt=step_prompt,
                            step=PlanStep(1, "red on blue", "Put the red block on the blue block", step_prompt),
-                           task=Task("stack red on blue, then green on red"))
+                           task_text="stack red on blue, then green on red")
 
 
 def test_planner_renders_template_and_parses(scene):
@@ -74,30 +74,52 @@ def test_critic_sends_before_and_after(scene):
         assert text in user.text
 
 
-def test_malformed_answer_is_retried_with_the_reason(scene):
+def test_asked_again_after_a_malformed_answer_the_model_sees_it_and_the_reason(scene):
     vlm = ScriptedVLM("I think it worked!", ACCEPT_ANSWER)
-    verdict = VLMCritic(VLMCriticConfig(format_retries=1), vlm=vlm).critique(critique_request(scene))
+    critic = VLMCritic(VLMCriticConfig(), vlm=vlm)
+    with pytest.raises(OutputFormatError):  # one question, one answer: the agent itself never retries
+        critic.critique(critique_request(scene))
+    assert len(vlm.conversations) == 1
+    verdict = critic.critique(critique_request(scene))  # the pipeline's retry
     assert verdict.success is True
     retry = vlm.conversations[1]
     assert [m.role for m in retry] == ["user", "assistant", "user"]
     assert retry[1].text == "I think it worked!"
     assert "did not follow the required format" in retry[2].text
+    critic.critique(critique_request(scene))  # after a good answer, a plain question again
+    assert [m.role for m in vlm.conversations[2]] == ["user"]
+
+
+def test_a_different_question_after_a_bad_answer_starts_clean(scene):
+    vlm = ScriptedVLM("garbage", ACCEPT_ANSWER)
+    critic = VLMCritic(VLMCriticConfig(), vlm=vlm)
+    with pytest.raises(OutputFormatError):
+        critic.critique(critique_request(scene))
+    critic.critique(critique_request(scene, "another prompt"))
+    assert [m.role for m in vlm.conversations[1]] == ["user"]
 
 
 @pytest.mark.parametrize("bad", ["", "<answer>{'previous_step_success': 'yes'}</answer>",
-                                 "<think>never closed", '<answer>{"refine_prompt": "x"}</answer>'])
-def test_retries_are_bounded_then_output_format_error(scene, bad):
+                                 "<think>never closed", '<answer>{"refine_prompt": "x"}</answer>',
+                                 "<answer>" + "[" * 50_000 + "</answer>"])
+def test_format_retries_live_in_the_pipeline_only(scene, bad):
+    """Up to 1 + max_format_retries VLM calls per critique: never the agent's retries times the pipeline's."""
+    from interleave_robot.backends.scripted import StaticPlanner, StaticPlannerConfig, EchoGenerator, EchoGeneratorConfig
+    from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
+
     vlm = ScriptedVLM(bad)
-    critic = VLMCritic(VLMCriticConfig(format_retries=2), vlm=vlm)
-    with pytest.raises(OutputFormatError, match="after 3 tries"):
-        critic.critique(critique_request(scene))
+    pipe = GuidancePipeline(StaticPlanner(StaticPlannerConfig(steps=["move the red block"])),
+                            EchoGenerator(EchoGeneratorConfig()), VLMCritic(VLMCriticConfig(), vlm=vlm),
+                            PipelineConfig(max_format_retries=2, max_attempts_per_step=1))
+    trajectory = pipe.run("t", Observation(scene))
     assert len(vlm.conversations) == 3
+    assert trajectory.steps[0].flagged
 
 
 def test_plan_longer_than_max_steps_is_out_of_format(scene):
     vlm = ScriptedVLM(PLAN_ANSWER)
     with pytest.raises(OutputFormatError, match="max_steps=1"):
-        VLMPlanner(VLMPlannerConfig(max_steps=1, format_retries=0), vlm=vlm).plan(Task("t"), Observation(scene))
+        VLMPlanner(VLMPlannerConfig(max_steps=1), vlm=vlm).plan(Task("t"), Observation(scene))
 
 
 def test_user_template_file(scene, tmp_path):
@@ -140,8 +162,8 @@ def test_config_options_from_strings():
         VLMCriticConfig(model="a", vlm_options={"model": "b"})
     with pytest.raises(ConfigError, match="unknown vlm backend"):
         VLMCriticConfig(vlm="gpt")
-    with pytest.raises(ConfigError, match="format_retries"):
-        VLMCriticConfig(format_retries=-1)
+    with pytest.raises(TypeError):  # format retries are the pipeline's (max_format_retries), not the agent's
+        VLMCriticConfig(format_retries=1)
     with pytest.raises(ConfigError, match="max_steps"):
         VLMPlannerConfig(max_steps=0)
 
@@ -166,11 +188,11 @@ def test_agents_over_openai_backend_built_by_registry(scene):
 
 def test_tiny_transformers_vlm_as_planner_and_critic(tiny_vlm, scene):
     """The untrained tiny model answers garbage: the real path ends in a bounded OutputFormatError."""
-    planner = VLMPlanner(VLMPlannerConfig(format_retries=1), vlm=tiny_vlm)
-    critic = VLMCritic(VLMCriticConfig(format_retries=0), vlm=tiny_vlm)
-    with pytest.raises(OutputFormatError, match="after 2 tries"):
+    planner = VLMPlanner(VLMPlannerConfig(), vlm=tiny_vlm)
+    critic = VLMCritic(VLMCriticConfig(), vlm=tiny_vlm)
+    with pytest.raises(OutputFormatError):
         planner.plan(Task("stack red on blue"), Observation(scene))
-    with pytest.raises(OutputFormatError, match="after 1 tries"):
+    with pytest.raises(OutputFormatError):
         critic.critique(critique_request(scene))
     planner.close()  # a shared VLM is not closed by the agents
     assert tiny_vlm.model is not None
