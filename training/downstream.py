@@ -22,7 +22,7 @@ def vlm_critic_options(model_dir: str | Path) -> dict:
     from interleave_robot.training.evaluate import prompt_config_for
 
     prompts = prompt_config_for(Path(model_dir))
-    return {"vlm": "transformers", "template": prompts.critic_template, "format_retries": 1,
+    return {"vlm": "transformers", "template": prompts.critic_template,
             "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": 96}}
 
 
