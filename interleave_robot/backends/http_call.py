@@ -47,7 +47,7 @@ class HTTPCaller:
 
     def __init__(self, connect_timeout_s: float = 5.0):
         self.connect_timeout_s = connect_timeout_s
-        self._local = threading.local()
+        self._local = _Pool()
         self._lock = threading.Lock()
         self._all: list[http.client.HTTPConnection] = []  # every connection made, to close them all
 
@@ -118,7 +118,7 @@ class HTTPCaller:
             DEADLINES.disarm(sock)
 
     def _connection(self, key, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
-        pool = self._local.__dict__.setdefault("pool", {})
+        pool = self._local.connections
         conn = None if fresh else pool.get(key)
         if conn is not None:
             return conn, conn.sock is not None
@@ -135,7 +135,7 @@ class HTTPCaller:
 
     def _drop(self, key, conn) -> None:
         conn.close()
-        pool = self._local.__dict__.get("pool", {})
+        pool = self._local.connections
         if pool.get(key) is conn:
             del pool[key]
         with self._lock:
@@ -148,6 +148,13 @@ class HTTPCaller:
             conns, self._all = self._all, []
         for conn in conns:
             conn.close()
+
+
+class _Pool(threading.local):
+    """This thread's kept-alive connections, by (scheme, host, port)."""
+
+    def __init__(self):
+        self.connections: dict[tuple, http.client.HTTPConnection] = {}
 
 
 class _StaleConnection(Exception):

@@ -210,3 +210,11 @@ def test_disk_full_then_resume_after_space_is_freed(tmp_path, mountable):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     _expect_one_line(proc.stdout, "full", "No space left on device")
     assert "done: 6 steps" in proc.stdout and "summary True" in proc.stdout
+
+
+def test_decompression_bomb_image_is_one_line(tmp_path, capsys):
+    from PIL import Image
+
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (16384, 16384)).save(bomb)  # ~48 KB; Pillow's DecompressionBombError used to escape
+    one_line_error(capsys, main(run_args(str(bomb), tmp_path / "run")), "too large")

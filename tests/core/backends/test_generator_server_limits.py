@@ -248,3 +248,43 @@ def test_unauthorised_slow_body_is_never_read(serve):
     server = serve(token="tok-abcdef")
     status, _, payload = post(port_of(server), edit_body(), headers={"Authorization": "Bearer nope"})
     assert status == 401 and "tok-abcdef" not in payload.decode()
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_few_file_descriptors_cap_connections_instead_of_spinning():
+    """With 160 descriptors (256 spun a core before), 150 idle connections leave the server answering."""
+    import resource
+
+    def low_fd_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
+
+    proc = subprocess.Popen([sys.executable, "-m", "interleave_robot", "serve-generator", "--generator", "echo",
+                             "--port", "0"], stderr=subprocess.PIPE, text=True, preexec_fn=low_fd_limit,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    idle = []
+    try:
+        port = int(proc.stderr.readline().split(" on http://127.0.0.1:")[1].split()[0])
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]
+        time.sleep(0.5)
+        cpu0 = _cpu_seconds(proc.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(proc.pid) - cpu0 < 0.3  # not spinning on a readable listen socket
+        t0 = time.monotonic()
+        status, headers, _ = post(port, edit_body(), timeout=5)
+        assert status == 503 and "Retry-After" in headers and time.monotonic() - t0 < 1.0
+        for s in idle:
+            s.close()
+        idle = []
+        time.sleep(0.3)
+        assert post(port, edit_body(), timeout=5)[0] == 200
+    finally:
+        for s in idle:
+            s.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stderr.close()
