@@ -17,13 +17,14 @@ import os
 import shutil
 import sys
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from interleave_robot.errors import ConfigError
 
-from interleave_robot.training.simulate import DROP_COLUMNS, ROW_FUNCTIONS, RolloutConfig
+from interleave_robot.training.simulate import DROP_COLUMNS, ROW_FUNCTIONS, RolloutConfig, close_envs
+from interleave_robot.training.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class BuildConfig:
     fault_rate: float = 0.5
     attempts_per_step: int = 1
     vague_prompts: float = 0.5
+    realism: float = 0.0  # editor effects on generated images (sim_generator's `realism`)
+    subtle_fraction: float = 0.0  # share of faults drawn in a subtle form
     test_fraction: float = 0.2
     shard_episodes: int = 8
 
@@ -64,10 +67,13 @@ class BuildConfig:
             raise ConfigError(f"fault_rate must be in [0, 1], got {self.fault_rate}")
         if not 1 <= self.attempts_per_step <= 16:
             raise ConfigError(f"attempts_per_step must be in 1..16, got {self.attempts_per_step}")
+        if self.realism < 0 or not 0 <= self.subtle_fraction <= 1:
+            raise ConfigError(f"realism must be >= 0 and subtle_fraction in [0, 1], got {self.realism}, "
+                              f"{self.subtle_fraction}")
         if not 0 <= self.vague_prompts <= 1:
             raise ConfigError(f"vague_prompts must be in [0, 1], got {self.vague_prompts}")
-        if not 0 <= self.test_fraction < 1:
-            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        if not 0 <= self.test_fraction <= 1:  # 1: every episode held out (an evaluation set from its own seed)
+            raise ConfigError(f"test_fraction must be in [0, 1], got {self.test_fraction}")
         if self.shard_episodes < 1:
             raise ConfigError(f"shard_episodes must be >= 1, got {self.shard_episodes}")
 
@@ -83,6 +89,9 @@ class BuildConfig:
         data = asdict(self)
         for key in ("out", "workers", "episodes", "test_fraction"):
             data.pop(key)
+        for key in ("realism", "subtle_fraction"):  # added later: a build without them had them at 0
+            if not data[key]:
+                data.pop(key)
         return data
 
 
@@ -96,7 +105,7 @@ def _features(kind: str):
     columns = {"images": List(Image()), "task_text": text, "family": text, "instruction": text, "gen_prompt": text,
                "step_name": text, "step_index": integer, "num_steps": integer, "success": boolean, "fault": text,
                "generator_fault": text, "refine_prompt": text, "explicit_prompt": text, "answer": text,
-               "cells": text, "episode_seed": integer, "row_seed": integer, "source_snapshot": text,
+               "cells": text, "grids": text, "episode_seed": integer, "row_seed": integer, "source_snapshot": text,
                "gt_snapshot": text, "after_snapshot": text, "subgoal": text, "task": text, "camera": text,
                "episode": integer}
     for name in DROP_COLUMNS[kind]:
@@ -109,26 +118,30 @@ def build_shard(config: BuildConfig, shard: int) -> tuple[int, int]:
     os.environ.setdefault("MUJOCO_GL", "egl")
     from datasets import Dataset
 
-    from interleave_robot.training.simulate import close_envs
-
-    rollout = RolloutConfig(config.fault_rate, config.attempts_per_step, config.vague_prompts)
+    rollout = RolloutConfig(config.fault_rate, config.attempts_per_step, config.vague_prompts, config.realism,
+                            config.subtle_fraction)
     rows = []
     first = shard * config.shard_episodes
-    try:
-        for index in range(first, min(first + config.shard_episodes, config.episodes)):
-            family = config.families[index % len(config.families)]
-            for row in ROW_FUNCTIONS[config.kind](family, config.episode_seed(index), rollout):
-                for name in DROP_COLUMNS[config.kind]:
-                    row.pop(name)
-                rows.append({**row, "episode": index})
-    finally:
-        close_envs()
+    # The simulator objects stay cached across shards; the caller (or the worker's exit) closes them.
+    for index in range(first, min(first + config.shard_episodes, config.episodes)):
+        family = config.families[index % len(config.families)]
+        for row in ROW_FUNCTIONS[config.kind](family, config.episode_seed(index), rollout):
+            for name in DROP_COLUMNS[config.kind]:
+                row.pop(name)
+            rows.append({**row, "episode": index})
     target = Path(config.out) / "shards" / f"shard_{shard:05d}"
     tmp = target.with_name(target.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     Dataset.from_list(rows, features=_features(config.kind)).save_to_disk(str(tmp))
     os.replace(tmp, target)
     return shard, len(rows)
+
+
+def _close_at_exit() -> None:
+    """A build worker closes its cached simulator objects when it exits (GL contexts close cleanly)."""
+    from multiprocessing import util
+
+    util.Finalize(None, close_envs, exitpriority=10)  # pool children skip atexit; finalizers run
 
 
 def _check_resume(config: BuildConfig, out: Path) -> None:
@@ -156,13 +169,14 @@ def build_dataset(config: BuildConfig, progress: bool = True) -> Path:
     bar = tqdm(total=config.num_shards, initial=len(done), desc=f"{config.kind} shards", unit="shard",
                file=sys.stderr, disable=not progress)
     if todo and config.workers == 1:
-        for shard in todo:
-            build_shard(config, shard)
-            bar.update(1)
+        try:
+            for shard in todo:
+                build_shard(config, shard)
+                bar.update(1)
+        finally:
+            close_envs()
     elif todo:
-        import multiprocessing
-
-        with ProcessPoolExecutor(config.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_pool(config.workers, _close_at_exit) as pool:
             for future in as_completed([pool.submit(build_shard, config, s) for s in todo]):
                 future.result()
                 bar.update(1)

@@ -23,7 +23,7 @@ def vlm_critic_options(model_dir: str | Path) -> dict:
 
     prompts = prompt_config_for(Path(model_dir))
     return {"vlm": "transformers", "template": prompts.critic_template,
-            "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": 96}}
+            "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": 320}}
 
 
 def build_critic(critic: str, model_dir: str | Path | None = None):
@@ -50,8 +50,11 @@ def _summary(result) -> dict:
 
 
 def task_success(critic: str, episodes: int, seed: int = 0, model_dir: str | Path | None = None,
-                 families: tuple[str, ...] = FAMILIES, fault_rate: float = 0.3, progress: bool = True) -> dict:
-    """Success rate over `episodes` episodes (families take turns; episode i has seed seed+i)."""
+                 families: tuple[str, ...] = FAMILIES, fault_rate: float = 0.3, progress: bool = True,
+                 planner_options: dict | None = None) -> dict:
+    """Success rate over `episodes` episodes (families take turns; episode i has seed seed+i).
+
+    `planner_options`: VLMPlanner options to plan with a trained planner instead of the teacher."""
     from tqdm import tqdm
 
     from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
@@ -61,8 +64,9 @@ def task_success(critic: str, episodes: int, seed: int = 0, model_dir: str | Pat
     runs = []
     try:
         for i in tqdm(range(episodes), desc=f"episodes ({critic})", file=sys.stderr, disable=not progress):
+            planner = {"planner": "vlm", "planner_options": planner_options} if planner_options else {}
             config = EpisodeConfig(family=families[i % len(families)], seed=seed + i, fault_rate=fault_rate,
-                                   use_critic=agent is not None)
+                                   use_critic=agent is not None, **planner)
             runs.append(_summary(runner.run(config, critic=agent)))
     finally:
         runner.close()
@@ -71,7 +75,7 @@ def task_success(critic: str, episodes: int, seed: int = 0, model_dir: str | Pat
     per_family = {f: {"success": sum(r["success"] for r in runs if r["family"] == f),
                       "episodes": sum(r["family"] == f for r in runs)} for f in families}
     accepted = [f for r in runs for f in r["accepted_faults"]]
-    return {"critic": critic, "episodes": episodes, "success_rate": sum(r["success"] for r in runs) / max(1, episodes),
+    return {"critic": critic, "planner": "vlm" if planner_options else "teacher", "episodes": episodes, "success_rate": sum(r["success"] for r in runs) / max(1, episodes),
             "per_family": per_family, "fault_rate": fault_rate, "seed": seed,
             "generator_calls_per_episode": sum(r["generator_calls"] for r in runs) / max(1, episodes),
             "accepted_faulty_share": sum(f != "none" for f in accepted) / max(1, len(accepted)),

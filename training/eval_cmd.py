@@ -12,14 +12,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="WHAT", required=True)
     critic = sub.add_parser("critic", help="evaluate a critic checkpoint")
     critic.add_argument("--model", required=True, help="checkpoint directory (e.g. runs/critic-sft/model)")
-    critic.add_argument("--data", required=True, help="dataset directory from `data build` (critic-sft or critic-rl)")
+    critic.add_argument("--data", required=True,
+                        help="dataset directory from `data build` (critic-sft or critic-rl); with --heldout-seed, "
+                             "where the held-out data is built (or reused)")
+    critic.add_argument("--heldout-seed", type=int, default=None,
+                        help="build the evaluation data from this seed first (all its episodes held out)")
+    critic.add_argument("--heldout-episodes", type=int, default=60, help="episodes of the held-out build")
+    critic.add_argument("--realism", type=float, default=0.0, help="editor realism of the held-out build's images")
+    critic.add_argument("--train-data", default=None,
+                        help="training dataset to check the held-out episodes against (none may overlap)")
     critic.add_argument("--split", default="test")
     critic.add_argument("--max-rows", type=int, default=None)
     critic.add_argument("--rewards", action="store_true", help="also mean reward terms (needs critic-rl data)")
     critic.add_argument("--no-task-term", action="store_true", help="skip the executor-based task term")
     critic.add_argument("--episodes", type=int, default=0,
                         help="also run N simulator episodes with this critic in the loop (task success)")
-    critic.add_argument("--seed", type=int, default=0)
+    critic.add_argument("--seed", type=int, default=0, help="first seed of the closed-loop episodes (--episodes)")
     critic.add_argument("--out", default=None, help="eval.json path (default: <model>/eval.json)")
 
 
@@ -28,7 +36,18 @@ def run(args: argparse.Namespace) -> int:
     from interleave_robot.training.rewards import RewardConfig
 
     reward_config = RewardConfig(use_task=not args.no_task_term, seed=args.seed) if args.rewards else None
-    result = evaluate_critic(args.model, args.data, args.split, args.max_rows, reward_config=reward_config)
+    split = args.split
+    if args.heldout_seed is not None:
+        from interleave_robot.training.builders import BuildConfig, build_dataset
+
+        build_dataset(BuildConfig(kind="critic-rl", episodes=args.heldout_episodes, seed=args.heldout_seed,
+                                  out=args.data, attempts_per_step=2, test_fraction=1.0, realism=args.realism))
+        split = "test"
+    if args.train_data:
+        from interleave_robot.training.reproduce import check_disjoint
+
+        check_disjoint(Path(args.train_data), Path(args.data))
+    result = evaluate_critic(args.model, args.data, split, args.max_rows, reward_config=reward_config)
     if args.episodes:
         from interleave_robot.training.downstream import task_success
 

@@ -42,6 +42,7 @@ class CriticScorer:
         import torch
         from transformers import AutoModelForImageTextToText
 
+        from interleave_robot.backends.vlm_transformers import apply_position_scheme
         from interleave_robot.training.modeling import load_processor
 
         self.dir = Path(model_dir)
@@ -51,6 +52,7 @@ class CriticScorer:
         self.processor = load_processor(self.dir, processor)
         self.model = AutoModelForImageTextToText.from_pretrained(
             self.dir, use_safetensors=True, local_files_only=True).to(device).eval()
+        apply_position_scheme(self.model)  # the scheme the checkpoint records (as the critic backend does)
         self.device = device
         self.torch = torch
 
@@ -58,7 +60,9 @@ class CriticScorer:
         return [self.processor.apply_chat_template(critic_prompt_for(r, self.prompts), add_generation_prompt=True,
                                                    tokenize=False) for r in rows]
 
-    def greedy(self, rows: list[dict], max_new_tokens: int = 96) -> list[str]:
+    def greedy(self, rows: list[dict], max_new_tokens: int | None = None) -> list[str]:
+        # A "grids" answer writes two 64-cell grids before the verdict (~230 tokens).
+        max_new_tokens = max_new_tokens or (320 if self.prompts.answer_style == "grids" else 96)
         inputs = self.processor(text=self._texts(rows), images=[r["images"] for r in rows], padding=True,
                                 padding_side="left", return_tensors="pt").to(self.device)
         with self.torch.inference_mode():

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from interleave_robot.errors import ConfigError
 
+from interleave_robot.training.grids import grids_think
 from interleave_robot.training.prompts import (PromptConfig, assistant_turn, critic_answer, critic_prompt_text, planner_prompt_text,
                       user_turn)
 
 CRITIC_TEXT_COLUMNS = ["task_text", "instruction", "gen_prompt", "step_name", "success", "refine_prompt", "fault",
-                       "cells"]
+                       "cells", "grids"]
 PLANNER_TEXT_COLUMNS = ["task_text", "answer"]
 
 
@@ -42,16 +43,28 @@ def critic_prompt_for(row: dict, prompts: PromptConfig) -> list[dict]:
 
 def critic_target(row: dict, prompts: PromptConfig) -> str:
     cells = {k: tuple(v) for k, v in json.loads(row["cells"] or "{}").items()}
-    return critic_answer(row["success"], row["refine_prompt"], row["fault"], prompts.answer_style, cells)
+    think = None
+    if prompts.answer_style == "grids":
+        if not row.get("grids"):
+            raise ConfigError("answer_style 'grids' needs the dataset's `grids` column (rebuild the data)")
+        think = grids_think(json.loads(row["grids"]), row["success"])
+    return critic_answer(row["success"], row["refine_prompt"], row["fault"], prompts.answer_style, cells, think)
+
+
+def critic_columns(ds) -> list[str]:
+    """The critic text columns this dataset has (`grids` is absent from data built before it)."""
+    return [c for c in CRITIC_TEXT_COLUMNS if c in ds.column_names]
 
 
 def to_critic_sft(ds, prompts: PromptConfig):
     """Add conversational prompt/completion columns for SFT on critic rows."""
+    columns = critic_columns(ds)
+
     def fn(*values):
-        row = dict(zip(CRITIC_TEXT_COLUMNS, values))
+        row = dict(zip(columns, values))
         return {"prompt": critic_prompt_for(row, prompts), "completion": assistant_turn(critic_target(row, prompts))}
 
-    return ds.map(fn, input_columns=CRITIC_TEXT_COLUMNS, desc="critic prompts")
+    return ds.map(fn, input_columns=columns, desc="critic prompts")
 
 
 def to_planner_sft(ds, prompts: PromptConfig):
@@ -63,16 +76,18 @@ def to_planner_sft(ds, prompts: PromptConfig):
 
 def to_critic_grpo(ds, prompts: PromptConfig):
     """Add the conversational prompt column for GRPO; the other columns feed the reward functions."""
-    def fn(*values):
-        return {"prompt": critic_prompt_for(dict(zip(CRITIC_TEXT_COLUMNS, values)), prompts)}
+    columns = critic_columns(ds)
 
-    return ds.map(fn, input_columns=CRITIC_TEXT_COLUMNS, desc="critic prompts")
+    def fn(*values):
+        return {"prompt": critic_prompt_for(dict(zip(columns, values)), prompts)}
+
+    return ds.map(fn, input_columns=columns, desc="critic prompts")
 
 
 def corpus_for_tokenizer(ds, prompts: PromptConfig, target: str, limit: int = 400) -> list[str]:
     """Prompt and answer texts to train a tiny model's BPE on (so answers take few tokens)."""
     texts = []
-    rows = ds.select_columns(CRITIC_TEXT_COLUMNS if target == "critic" else PLANNER_TEXT_COLUMNS)
+    rows = ds.select_columns(critic_columns(ds) if target == "critic" else PLANNER_TEXT_COLUMNS)
     for row in rows.select(range(min(limit, len(rows)))):
         if target == "critic":
             texts.append(critic_prompt_for(row, prompts)[0]["content"][-1]["text"])

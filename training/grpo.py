@@ -7,6 +7,7 @@ server mode); multi-GPU runs go through `accelerate launch` (see configs/README.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -69,7 +70,11 @@ def run_grpo(recipe: GRPORecipe) -> dict:
     # call: both must be left-padded or Qwen-VL's rope index misaligns on prompts of unequal length.
     processor.tokenizer.padding_side = "left"
     train = to_critic_grpo(ds, recipe.prompts).select_columns(["images", "prompt", *REWARD_COLUMNS])
-    rewards = SimRewards(recipe.rewards)
+    reward_config = recipe.rewards
+    if reward_config.balance_classes:  # the collapse guard needs the class shares of this data
+        failed = 1.0 - sum(ds["success"]) / max(1, len(ds))
+        reward_config = dataclasses.replace(reward_config, failed_share=min(0.99, max(0.01, failed)))
+    rewards = SimRewards(reward_config)
     funcs, weights = rewards.functions()
     options = dict(trl_common(recipe), num_generations=recipe.num_generations,
                    max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,

@@ -10,8 +10,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interleave_robot.backends.vlm_transformers import PROCESSORS  # the processors the critic backend loads with
+from interleave_robot.backends.tiny_vlm import DEFAULT_CORPUS, TinyVLMSpec, build_tiny_vlm, image_only_processor_class
+# The processors and position schemes the critic backend loads with, so training and inference agree.
+from interleave_robot.backends.vlm_transformers import POSITION_SCHEMES, PROCESSORS, apply_position_scheme
+from interleave_robot.config import build_config
 from interleave_robot.errors import CheckpointNotFoundError, ConfigError
+
+# Function-level imports here are only torch, transformers and peft (heavy, optional: the [train] extra).
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +53,12 @@ class ModelConfig:
     build_tiny: dict | None = None
     build_seed: int = 0
     lora: LoraConfig = field(default_factory=LoraConfig)
+    position_ids: str = "auto"  # "auto" (what the checkpoint records), "mrope" or "1d"
 
     def __post_init__(self):
+        if self.position_ids not in POSITION_SCHEMES:
+            raise ConfigError(f"model.position_ids must be one of {', '.join(POSITION_SCHEMES)}, "
+                              f"got {self.position_ids!r}")
         if not self.path:
             raise ConfigError("model.path (a local checkpoint directory) is required")
         if self.dtype not in DTYPES:
@@ -57,8 +66,6 @@ class ModelConfig:
         if self.processor not in PROCESSORS:
             raise ConfigError(f"model.processor must be one of {', '.join(PROCESSORS)}, got {self.processor!r}")
         if isinstance(self.lora, dict):
-            from interleave_robot.config import build_config
-
             self.lora = build_config(LoraConfig, self.lora)
 
 
@@ -70,9 +77,6 @@ def ensure_checkpoint(config: ModelConfig, corpus: list[str] | None = None) -> P
     if not (directory / "config.json").is_file():
         if config.build_tiny is None:
             raise CheckpointNotFoundError(f"no checkpoint at {directory} (and model.build_tiny is not set)")
-        from interleave_robot.backends.tiny_vlm import DEFAULT_CORPUS, TinyVLMSpec, build_tiny_vlm
-        from interleave_robot.config import build_config
-
         spec = build_config(TinyVLMSpec, config.build_tiny)
         log.info("building a tiny VLM from config at %s", directory)
         build_tiny_vlm(directory, spec, corpus=[*DEFAULT_CORPUS, *(corpus or [])], seed=config.build_seed)
@@ -83,8 +87,6 @@ def load_processor(directory: Path, processor: str = "image-only", trust_remote_
     """The checkpoint's processor; "image-only" drops the video processor (no torchvision here)."""
     from transformers import AutoConfig, AutoProcessor
     from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
-
-    from interleave_robot.backends.tiny_vlm import image_only_processor_class
 
     common = dict(local_files_only=True, trust_remote_code=trust_remote_code)
     if processor == "auto":
@@ -109,6 +111,7 @@ def load_model_and_processor(config: ModelConfig, corpus: list[str] | None = Non
             trust_remote_code=config.trust_remote_code)
     except OSError as exc:
         raise CheckpointNotFoundError(f"cannot load checkpoint {directory}: {exc}") from None
+    apply_position_scheme(model, config.position_ids)
     if config.lora.enabled:
         from peft import LoraConfig as PeftLoraConfig
         from peft import get_peft_model

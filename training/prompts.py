@@ -10,6 +10,8 @@ Answer styles for the critic's `<think>` part:
   teacher-forced score at that token measures the decision, see evaluate.py).
 - "positions": the grid cells of the moved object and its reference in both images written
   before the verdict, a dense intermediate target (one of DESIGN.md's untried routes).
+- "grids": both images as whole 8x8 grids, the goal, the cell wanted, what changed and
+  whether the image is noisy, then the verdict (grids.py; the route that learns, issue 10).
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from interleave_robot.backends.vlm_agents import load_template
 from interleave_robot.errors import ConfigError
 
-ANSWER_STYLES = ("plain", "positions")
+ANSWER_STYLES = ("plain", "positions", "grids")
 CRITIC_FIELDS = ("task", "instruction", "prompt", "step_name")
 PLANNER_FIELDS = ("task", "max_steps")
 AGENT_FILE = "critic_agent.json"  # written next to a trained critic: {"template": ..., "answer_style": ...}
@@ -82,9 +84,12 @@ def format_answer(think: str, payload) -> str:
 
 
 def critic_answer(success: bool, refine_prompt: str, fault: str, style: str = "plain",
-                  cells: dict[str, tuple[str, str]] | None = None) -> str:
-    """The target answer of a critic row. `cells`: object words -> (cell before, cell after)."""
-    if style == "positions":
+                  cells: dict[str, tuple[str, str]] | None = None, think: str | None = None) -> str:
+    """The target answer of a critic row. `cells`: object words -> (cell before, cell after);
+    `think`: the think text when the caller wrote it (the "grids" style)."""
+    if think is not None:
+        pass
+    elif style == "positions":
         think = "; ".join(f"{name} {a}->{b}" for name, (a, b) in (cells or {}).items())
         think = f"{think}. {FAULT_WORDS.get(fault, fault)}." if think else f"{FAULT_WORDS.get(fault, fault)}."
     else:

@@ -20,7 +20,7 @@ from interleave_robot.errors import ConfigError
 
 from interleave_robot.training.modeling import ModelConfig
 from interleave_robot.training.prompts import PromptConfig
-from interleave_robot.training.rewards import RewardConfig
+from interleave_robot.training.rewards.config import RewardConfig
 
 TARGETS = ("critic", "planner")
 MAX_RECIPE_BYTES = 256 * 1024

@@ -16,11 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from interleave_robot.training.grids import grid_record
 from interleave_robot.training.prompts import critic_answer, grid_cell, planner_answer, project
 
 IMAGE_FAULTS = ("artifact", "duplicate")
 OTHERS_TOLERANCE = 0.02
+# This process's simulator objects, made once and reused by every episode (each holds a MuJoCo
+# model and a GL context: re-creating them per episode cost more than the episode itself).
 _ENVS: dict[str, Any] = {}
+_GENERATORS: dict[tuple, Any] = {}
 
 
 @dataclass
@@ -28,6 +32,8 @@ class RolloutConfig:
     fault_rate: float = 0.5  # the simulated generator's base fault rate for critic rows
     attempts_per_step: int = 1  # generations (rows) per plan step
     vague_prompts: float = 0.5  # probability of an everyday phrasing instead of the teacher's prompt
+    realism: float = 0.0  # editor effects on generated images (sim_generator's `realism`)
+    subtle_fraction: float = 0.0  # share of faults in a subtle form (sim_generator's `subtle_fraction`)
 
 
 def _env(family: str):
@@ -41,10 +47,24 @@ def _env(family: str):
     return _ENVS[family]
 
 
+def _generator(fault_rate: float, realism: float, subtle_fraction: float):
+    key = (fault_rate, realism, subtle_fraction)
+    if key not in _GENERATORS:
+        from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
+
+        _GENERATORS[key] = SimulatedGenerator(SimGeneratorConfig(fault_rate=fault_rate, realism=realism,
+                                                                 subtle_fraction=subtle_fraction))
+    return _GENERATORS[key]
+
+
 def close_envs() -> None:
+    """Close this process's cached envs and generators (their GL contexts)."""
     for env in _ENVS.values():
         env.close()
+    for generator in _GENERATORS.values():
+        generator.close()
     _ENVS.clear()
+    _GENERATORS.clear()
 
 
 def _start(family: str, seed: int):
@@ -94,15 +114,14 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
     from PIL import Image
 
     from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
-    from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
     from interleave_robot.sim_envs.tasks import goal_of
     from interleave_robot.types import GenerationRequest
 
     env, task, observation, plan = _start(family, seed)
     spec = env.scene_spec
     camera = observation.camera.to_dict()
-    generator = SimulatedGenerator(SimGeneratorConfig(fault_rate=config.fault_rate))
-    clean = SimulatedGenerator(SimGeneratorConfig(fault_rate=0.0))
+    generator = _generator(config.fault_rate, config.realism, config.subtle_fraction)
+    clean = _generator(0.0, config.realism, 0.0)
     rng = np.random.default_rng(seed)
     image, snapshot = observation.image, observation.state
     rows = []
@@ -122,6 +141,8 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
             success, fault = judge(spec, subgoal, result.state.state, truth.state.state,
                                    result.metadata.get("fault", "none"))
             cells = _cells(spec, camera, subgoal, snapshot.state, result.state.state)
+            grids = grid_record(spec, camera, subgoal, snapshot.state, result.state.state, truth.state.state,
+                                result.metadata.get("fault", "none"), result.metadata.get("detail"))
             rows.append({
                 "images": [Image.fromarray(image), Image.fromarray(result.image)],
                 "task_text": task.text, "family": family, "instruction": step.instruction, "gen_prompt": gen_prompt,
@@ -129,6 +150,7 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
                 "success": success, "fault": fault, "generator_fault": result.metadata.get("fault", "none"),
                 "refine_prompt": "" if success else explicit, "explicit_prompt": explicit,
                 "answer": critic_answer(success, explicit, fault, "plain"), "cells": json.dumps(cells),
+                "grids": grids,
                 "episode_seed": seed, "row_seed": row_seed,
                 "source_snapshot": json.dumps(snapshot.to_dict()), "gt_snapshot": json.dumps(truth.state.to_dict()),
                 "after_snapshot": json.dumps(result.state.to_dict()), "subgoal": json.dumps(subgoal.to_dict()),

@@ -29,6 +29,21 @@ CHAT_TEMPLATE = (
     "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
+# The same, with each message's text parts rendered before its images. With 1D positions an
+# answer that describes the images (a grid cell per image token) then starts at a fixed
+# distance from every image token, whatever the length of the instruction text.
+CHAT_TEMPLATE_TEXT_FIRST = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+POSITION_SCHEMES = ("mrope", "1d")
+POSITION_SCHEME_KEY = "position_scheme"  # the config.json key a checkpoint records its scheme under
 
 # Enough text for a BPE that covers the planner/critic answer format in few tokens.
 DEFAULT_CORPUS = [
@@ -57,8 +72,18 @@ class TinyVLMSpec:
     patch_size: int = 8
     vocab_size: int = 512  # BPE target size (special tokens included)
     image_side: int = 64  # images are resized to about image_side x image_side
+    # "1d": plain positions recorded in config.json and applied by every loader here
+    # (vlm_transformers.apply_position_scheme); "mrope": Qwen2-VL's multimodal rotary positions.
+    position_scheme: str = "1d"
+    text_first: bool = False  # chat template renders a turn's text before its images
+    # Init std of the vision tower. At 0.02 (transformers' default) a tiny tower's image tokens are
+    # near copies of one another (spread across tokens ~3% of their norm): nothing to read.
+    vision_init_std: float = 0.02
 
     def __post_init__(self):
+        if self.position_scheme not in POSITION_SCHEMES:
+            raise ConfigError(f"position_scheme must be one of {', '.join(POSITION_SCHEMES)}, "
+                              f"got {self.position_scheme!r}")
         if self.hidden_size % self.num_heads or (self.hidden_size // self.num_heads) % 2:
             raise ConfigError(f"hidden_size {self.hidden_size} must split into {self.num_heads} heads of even size")
         if self.num_heads % self.num_kv_heads:
@@ -128,11 +153,12 @@ def build_tiny_vlm(directory: str | Path, spec: TinyVLMSpec | None = None, corpu
                          pad_token_id=ids["<|endoftext|>"]),
         vision_config=dict(depth=spec.vision_depth, embed_dim=spec.vision_embed_dim, hidden_size=spec.hidden_size,
                            num_heads=spec.vision_heads, patch_size=spec.patch_size, spatial_merge_size=2,
-                           temporal_patch_size=2, mlp_ratio=2),
+                           temporal_patch_size=2, mlp_ratio=2, initializer_range=spec.vision_init_std),
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+    setattr(config, POSITION_SCHEME_KEY, spec.position_scheme)
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(config).eval()
     model.generation_config.eos_token_id = ids["<|im_end|>"]
@@ -144,7 +170,8 @@ def build_tiny_vlm(directory: str | Path, spec: TinyVLMSpec | None = None, corpu
         patch_size=spec.patch_size, merge_size=2, temporal_patch_size=2,
         min_pixels=pixels // 4, max_pixels=pixels, size={"shortest_edge": pixels // 4, "longest_edge": pixels})
     processor = image_only_processor_class(Qwen2VLProcessor)(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=CHAT_TEMPLATE)
+        image_processor=image_processor, tokenizer=tokenizer,
+        chat_template=CHAT_TEMPLATE_TEXT_FIRST if spec.text_first else CHAT_TEMPLATE)
     processor.save_pretrained(directory)
     # Record the standard processor class, so the directory looks like any Qwen2-VL checkpoint.
     for name in ("processor_config.json", "tokenizer_config.json"):

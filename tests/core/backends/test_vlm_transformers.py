@@ -74,6 +74,7 @@ def test_missing_or_incomplete_checkpoint(tmp_path, tiny_vlm_dir):
     ({"model": "x", "max_new_tokens": 0}, "max_new_tokens"),
     ({"model": "x", "device": "tpu"}, "device"),
     ({"model": "x", "temperature": -1}, "temperature"),
+    ({"model": "x", "position_ids": "2d"}, "position_ids"),
     ({"model": "x", "nonsense": 1}, "unknown option"),
 ])
 def test_config_errors(options, message):
@@ -107,3 +108,51 @@ def test_auto_processor_without_torchvision_names_the_fix(tiny_vlm_dir):
         pytest.skip("torchvision is installed here")
     with pytest.raises(BackendError, match="processor=image-only"):
         VLM_BACKENDS.build("transformers", {"model": str(tiny_vlm_dir), "processor": "auto"})
+
+
+def _positions(vlm: TransformersVLM, scene) -> "np.ndarray":
+    """The (3, seq) rope positions the loaded model uses for a two-image prompt."""
+    inputs = vlm._render([ChatMessage("user", [scene, scene, "before and after"])])
+    positions, _ = vlm.model.model.get_rope_index(inputs["input_ids"], inputs.get("mm_token_type_ids"),
+                                                  inputs["image_grid_thw"], None, inputs["attention_mask"])
+    return positions[:, 0].numpy(), inputs["input_ids"].shape[1]
+
+
+def test_position_scheme_recorded_by_the_builder_is_applied_on_load(tmp_path):
+    from interleave_robot.backends.tiny_vlm import TinyVLMSpec, build_tiny_vlm
+
+    scene = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)  # square: 2x2 image tokens
+    spec = dict(hidden_size=32, num_layers=1, vision_depth=1, vision_embed_dim=16, vision_heads=2, image_side=32,
+                vocab_size=320)
+    linear = build_tiny_vlm(tmp_path / "linear", TinyVLMSpec(**spec, position_scheme="1d"))
+    mrope = build_tiny_vlm(tmp_path / "mrope", TinyVLMSpec(**spec, position_scheme="mrope"))
+    vlm = TransformersVLM(TransformersVLMConfig(model=str(linear), processor="image-only", max_new_tokens=4))
+    positions, length = _positions(vlm, scene)
+    assert vlm.position_scheme == "1d"
+    assert (positions == np.arange(length)).all()  # every token, image tokens included, at 0..n-1
+    assert isinstance(vlm.chat([ChatMessage("user", [scene, scene, "ok?"])]), str)  # generation runs on it
+    vlm.close()
+    vlm = TransformersVLM(TransformersVLMConfig(model=str(mrope), processor="image-only"))
+    positions, length = _positions(vlm, scene)
+    assert vlm.position_scheme == "mrope"
+    assert positions[:, -1].max() < length - 1  # M-RoPE: image tokens share positions, the sequence ends earlier
+    vlm.close()
+    # The explicit option overrides what the checkpoint records.
+    vlm = TransformersVLM(TransformersVLMConfig(model=str(mrope), processor="image-only", position_ids="1d"))
+    positions, length = _positions(vlm, scene)
+    assert (positions == np.arange(length)).all()
+    vlm.close()
+
+
+def test_text_first_template_puts_images_after_the_text(tmp_path):
+    from interleave_robot.backends.tiny_vlm import TinyVLMSpec, build_tiny_vlm
+    from interleave_robot.training.modeling import load_processor
+
+    spec = TinyVLMSpec(hidden_size=32, num_layers=1, vision_depth=1, vision_embed_dim=16, vision_heads=2,
+                       image_side=32, vocab_size=320, text_first=True)
+    processor = load_processor(build_tiny_vlm(tmp_path / "m", spec))
+    text = processor.apply_chat_template([{"role": "user", "content": [{"type": "image"}, {"type": "text",
+                                                                                        "text": "Step"}]}],
+                                         add_generation_prompt=True, tokenize=False)
+    assert text.index("Step") < text.index("<|vision_start|>")
+    assert text.endswith("<|vision_end|><|im_end|>\n<|im_start|>assistant\n")

@@ -16,8 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from interleave_robot.training.rewards import RewardConfig, read_verdict
+from interleave_robot.training.rewards.config import RewardConfig
+from interleave_robot.training.rewards.task_term import task_completion
+from interleave_robot.training.rewards.text import read_verdict
 from interleave_robot.training.simulate import IMAGE_FAULTS, others_in_place
+from interleave_robot.training.workers import spawn_pool
+
+# Function-level imports here are only sim_envs modules (they load gymnasium and MuJoCo: the [sim] extra).
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +56,22 @@ def close_workspace(workspace: dict[str, Any]) -> None:
 
 
 def _init_worker(config: RewardConfig) -> None:
-    import atexit
+    from multiprocessing import util
 
     _WORKER.update(new_workspace(config))
-    atexit.register(close_workspace, _WORKER)
+    util.Finalize(None, close_workspace, args=(_WORKER,), exitpriority=10)  # pool children skip atexit
 
 
 def score_item(item: dict, workspace: dict[str, Any]) -> dict:
-    """semantic, quality, task for one answer (see rewards.py for the rules)."""
+    """semantic, quality, task for one answer (see sim_rewards.py for the rules)."""
     config: RewardConfig = workspace["config"]
     na_task = 0.0 if config.use_task else None
     verdict, _ = read_verdict(item["text"])
     if verdict is None:
         return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
     if item["success"]:
+        if config.balance_classes and not verdict.success:  # a correct image rejected: a wasted regeneration
+            return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
         return {"semantic": 0.5, "quality": 0.5, "task": 0.5 if config.use_task else None, "regen_fault": None}
     if verdict.success:
         return {"semantic": 0.0, "quality": 0.0, "task": na_task, "regen_fault": None}
@@ -94,8 +101,6 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     quality = 0.0 if fault in IMAGE_FAULTS or fault == "unparsed" else 1.0
     task = None
     if config.use_task:
-        from interleave_robot.training.task_term import task_completion
-
         task = task_completion(item, source, result.image, seed, workspace)
     return {"semantic": semantic, "quality": quality, "task": task, "regen_fault": fault}
 
@@ -120,10 +125,7 @@ class StepScorerPool:
             if self._local is None:
                 self._local = new_workspace(self.config)
         elif self._executor is None:
-            import multiprocessing
-
-            self._executor = ProcessPoolExecutor(self.config.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(self.config,))
+            self._executor = spawn_pool(self.config.workers, _init_worker, (self.config,))
 
     def score_batch(self, texts: list[str], columns: dict) -> list[dict]:
         """Terms for each answer; `columns` are the critic-rl dataset columns trl passes."""
@@ -139,7 +141,7 @@ class StepScorerPool:
             if self._executor is None:
                 results = [score_item(it, self._local) for it in items]
             else:
-                results = list(self._executor.map(_run_item, items, chunksize=1))
+                results = list(self._executor.map(_run_item, items, chunksize=max(1, len(items) // (4 * self.config.workers))))
             with self._lock:
                 if len(self._cache) > _CACHE_LIMIT:
                     self._cache.clear()

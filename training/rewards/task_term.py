@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+# Function-level imports here are only gymnasium and sim_envs modules (gymnasium and MuJoCo: the [sim] extra).
+
 
 def _env(family: str, workspace: dict[str, Any]):
     """One env per family per worker process, reused across items."""

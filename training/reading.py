@@ -1,0 +1,115 @@
+"""A short reading task for a tiny VLM: which cell of an image holds which colour.
+
+Synthetic images (no simulator): a GRID x GRID board of cells, a few cells painted in one of a
+few colours; the target is the whole board written as one letter per cell right after the
+image. It isolates what the critic needs first, reading positions from image tokens, and it is
+what the position-scheme test trains for a few dozen steps under each scheme (issue 10:
+Qwen2-VL's M-RoPE kept a tiny model at 0 cells right, plain 1D positions learned to read).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Function-level imports here are only torch (heavy, optional: the [train] extra).
+
+COLOURS = {"r": (220, 30, 30), "g": (30, 170, 40), "b": (30, 60, 230)}
+EMPTY = "."
+
+
+@dataclass
+class ReadingTask:
+    """Board size and sampling of the synthetic reading task."""
+
+    grid: int = 4  # cells per side: with patch 8 and merge 2, one image token per cell
+    cell_px: int = 16
+    max_painted: int = 2
+    fill: float = 0.0  # > 0: every cell is painted with this probability instead (max_painted unused)
+    seed: int = 0
+
+    @property
+    def side(self) -> int:
+        return self.grid * self.cell_px
+
+
+def sample_board(task: ReadingTask, rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """(image HxWx3 uint8, board string of grid*grid letters)."""
+    cells = [EMPTY] * (task.grid * task.grid)
+    image = np.full((task.side, task.side, 3), 235, dtype=np.uint8)
+    if task.fill > 0:
+        chosen = [i for i in range(len(cells)) if rng.random() < task.fill]
+    else:
+        chosen = rng.choice(len(cells), size=int(rng.integers(1, task.max_painted + 1)), replace=False)
+    for index in chosen:
+        letter = str(rng.choice(list(COLOURS)))
+        cells[index] = letter
+        r, c = divmod(int(index), task.grid)
+        m = task.cell_px // 4  # a block smaller than its cell, as in the renders
+        image[r * task.cell_px + m:(r + 1) * task.cell_px - m, c * task.cell_px + m:(c + 1) * task.cell_px - m] = \
+            COLOURS[letter]
+    return image, "".join(cells)
+
+
+def board_text(board: str) -> str:
+    """One token per cell (' r', ' .'), as the critic's grids are written."""
+    return "".join(f" {c}" for c in board)
+
+
+def corpus(task: ReadingTask, n: int = 200) -> list[str]:
+    """Texts to train the tiny model's BPE on (so each cell is one token)."""
+    rng = np.random.default_rng(task.seed + 1)
+    return [board_text(sample_board(task, rng)[1]) for _ in range(n)] + ["Read the board."]
+
+
+def train_reading(model, processor, task: ReadingTask, steps: int, batch_size: int = 16, lr: float = 3e-3,
+                  eval_boards: int = 64) -> float:
+    """Train `model` on fresh boards for `steps` steps; return held-out accuracy on painted cells.
+
+    Accuracy counts only cells that hold a colour (predicting all empty scores 0), read with
+    one teacher-forced forward pass (the argmax at each cell token).
+    """
+    import torch
+    from PIL import Image
+
+    rng = np.random.default_rng(task.seed)
+
+    def batch(n: int, generator: np.random.Generator):
+        boards = [sample_board(task, generator) for _ in range(n)]
+        prompts = [processor.apply_chat_template(
+            [{"role": "user", "content": [{"type": "text", "text": "Read the board."}, {"type": "image"}]}],
+            add_generation_prompt=True, tokenize=False) for _ in boards]
+        texts = [p + board_text(b) for p, (_, b) in zip(prompts, boards)]
+        inputs = processor(text=texts, images=[[Image.fromarray(im)] for im, _ in boards], padding=True,
+                           padding_side="right", return_tensors="pt")
+        head = processor(text=prompts, images=[[Image.fromarray(im)] for im, _ in boards], padding=True,
+                         padding_side="right", return_tensors="pt")["attention_mask"].sum(1)
+        labels = inputs["input_ids"].clone()
+        for i, start in enumerate(head.tolist()):
+            labels[i, :start] = -100
+        labels[inputs["attention_mask"] == 0] = -100
+        return inputs, labels, boards
+
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
+    model.train()
+    for step in range(steps):
+        inputs, labels, _ = batch(batch_size, rng)
+        loss = model(**inputs, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+    model.eval()
+    inputs, labels, boards = batch(eval_boards, np.random.default_rng(task.seed + 10_000))
+    with torch.inference_mode():
+        predicted = model(**inputs).logits[:, :-1].argmax(-1)
+    target = labels[:, 1:]
+    vocab = processor.tokenizer
+    right = total = 0
+    for i, (_, board) in enumerate(boards):
+        tokens = [vocab.decode([int(t)]).strip() for t, y in zip(predicted[i], target[i]) if y != -100]
+        for cell, read in zip(board, tokens):
+            if cell != EMPTY:
+                total += 1
+                right += read == cell
+    return right / max(1, total)
