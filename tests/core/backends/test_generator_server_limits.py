@@ -288,3 +288,24 @@ def test_few_file_descriptors_cap_connections_instead_of_spinning():
         proc.terminate()
         proc.wait(timeout=10)
         proc.stderr.close()
+
+
+def test_oversized_headers_431_and_keep_alive_reuse(serve, scene):
+    server = serve()
+    conn = http.client.HTTPConnection("127.0.0.1", port_of(server), timeout=5)
+    conn.putrequest("POST", "/edit")
+    conn.putheader("X-Huge", "a" * 70_000)
+    conn.endheaders()
+    assert conn.getresponse().status == 431
+    conn.close()
+    from interleave_robot.registry import GENERATORS
+    from interleave_robot.types import GenerationRequest
+
+    accepted = []
+    original = server.httpd.process_request
+    server.httpd.process_request = lambda request, address: (accepted.append(address), original(request, address))
+    gen = GENERATORS.build("http", {"endpoints": server.url})
+    for seed in range(5):
+        gen.generate(GenerationRequest("p", seed, scene))
+    assert len(accepted) == 1  # one kept-alive connection for five calls
+    gen.close()
