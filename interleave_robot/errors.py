@@ -10,7 +10,8 @@ import re
 REDACTED = "<redacted>"
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+")
 _KEYED = re.compile(r"(?i)\b(authorization|proxy-authorization|x-api-key|api[_-]?key|access[_-]?token|"
-                    r"refresh[_-]?token|client[_-]?secret|secret|password|token)\b([\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?)"
+                    r"refresh[_-]?token|client[_-]?secret|secret|password|token)\b"
+                    r"([\"']?[ \t]{0,4}[:=][ \t]{0,4}[\"']?)"
                     r"(?!<redacted>|bearer\s|basic\s)[^\s\"',;&}]+")
 _KEY_LIKE = re.compile(r"\b(sk|pk|rk|hf|ghp|gho|xox[abp])[-_][A-Za-z0-9_-]{8,}")
 REDACT_WINDOW = 8192  # only this much of a body is redacted (and so may be quoted)

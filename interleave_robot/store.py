@@ -332,7 +332,8 @@ class RunStore:
         ends = [r for r in records if r.get("type") == "end"]
         if ends:
             error = ends[-1].get("error")
-            trajectory.finished, trajectory.error = bool(ends[-1].get("finished")), None if error is None else str(error)
+            trajectory.finished = bool(ends[-1].get("finished"))
+            trajectory.error = None if error is None else str(error)
         summary_path = root / "summary.json"
         if summary_path.is_file():
             summary = _read_json(summary_path)

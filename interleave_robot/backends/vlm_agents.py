@@ -161,7 +161,8 @@ class _VLMAgent:
         key = _question_key(images, text)
         last, self._last_failure.value = self._last_failure.value, None
         if last is not None and last[0] == key:  # asked again after a bad answer: show it and why
-            messages += [ChatMessage("assistant", [last[1]]), ChatMessage("user", [RETRY_MESSAGE.format(reason=last[2])])]
+            messages += [ChatMessage("assistant", [last[1]]),
+                         ChatMessage("user", [RETRY_MESSAGE.format(reason=last[2])])]
         answer = self.vlm.chat(messages)
         try:
             return parse(answer)

@@ -118,8 +118,8 @@ _FUZZ = settings(max_examples=250, deadline=None, database=None, suppress_health
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["previous_step_success", "refine_prompt", "execution_plan", "steps", "plan", "instruction", "prompt",
-                         "step_number", "step_name", "auxiliary_text"]) | st.text(max_size=8), inner, max_size=5),
+        st.sampled_from(["previous_step_success", "refine_prompt", "execution_plan", "steps", "plan", "instruction",
+                         "prompt", "step_number", "step_name", "auxiliary_text"]) | st.text(max_size=8), inner, max_size=5),
     max_leaves=20)
 
 

@@ -104,7 +104,8 @@ def test_a_different_question_after_a_bad_answer_starts_clean(scene):
                                  "<answer>" + "[" * 50_000 + "</answer>"])
 def test_format_retries_live_in_the_pipeline_only(scene, bad):
     """Up to 1 + max_format_retries VLM calls per critique: never the agent's retries times the pipeline's."""
-    from interleave_robot.backends.scripted import StaticPlanner, StaticPlannerConfig, EchoGenerator, EchoGeneratorConfig
+    from interleave_robot.backends.scripted import (EchoGenerator, EchoGeneratorConfig, StaticPlanner,
+                                                    StaticPlannerConfig)
     from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 
     vlm = ScriptedVLM(bad)
