@@ -215,3 +215,18 @@ def test_deep_nesting_in_each_style():
     for text in ("[" * 50_000 + "]" * 50_000, "{'a': " * 30_000 + "1" + "}" * 30_000,
                  '{"execution_plan": ' + "[" * 100_000):
         _check(text)
+
+
+_ADVERSARIAL = {
+    "list": "[1,", "quotes": "'", "dquotes": '"', "keys": '{"a":', "think": "<think>", "answers": "<answer>",
+    "nested": "{'a': [", "prose_braces": "x{", "digits": "1", "parens": "(", "backslashes": "\\",
+    "steps": "[{'step_number': 1, 'instruction': 'a', 'prompt': 'b'},",
+}
+
+
+@pytest.mark.parametrize("unit", list(_ADVERSARIAL.values()), ids=list(_ADVERSARIAL))
+def test_adversarial_answers_at_the_length_bound_parse_fast(unit):
+    text = (unit * (MAX_TEXT_CHARS // len(unit) + 1))[:MAX_TEXT_CHARS]
+    t0 = time.perf_counter()
+    _check(text)
+    assert time.perf_counter() - t0 < 1.0  # measured worst 0.07 s over these shapes
