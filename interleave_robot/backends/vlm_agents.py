@@ -76,6 +76,8 @@ class VLMAgentConfig:
                 self.vlm_options = json.loads(self.vlm_options) if self.vlm_options.strip() else {}
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"vlm_options is not a JSON object: {exc}") from None
+            except RecursionError:  # a user's string: nested too deeply is a bad option, not a crash
+                raise ConfigError("vlm_options is not a JSON object: nested too deeply") from None
         if not isinstance(self.vlm_options, dict):
             raise ConfigError(f"vlm_options must be a mapping, got {type(self.vlm_options).__name__}")
         if self.model:

@@ -218,3 +218,9 @@ def test_decompression_bomb_image_is_one_line(tmp_path, capsys):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (16384, 16384)).save(bomb)  # ~48 KB; Pillow's DecompressionBombError used to escape
     one_line_error(capsys, main(run_args(str(bomb), tmp_path / "run")), "too large")
+
+
+def test_deeply_nested_vlm_options_are_one_line(tmp_path, image_path, capsys):
+    code = main(["run", "--image", image_path, "--task", "t", "--planner", "vlm", "--planner-opt",
+                 "vlm_options=" + "[" * 100_000, "--generator", "echo", "--critic", "none", "--out", str(tmp_path / "r")])
+    one_line_error(capsys, code, "nested too deeply")
