@@ -29,7 +29,7 @@ packages, package_dir = _packages()
 # stack is an extra, as the ecosystem does it (`pip install interleave-robot[sim]`). A command
 # whose extra is missing says which one to install. torch comes first, from its own index
 # (scripts/setup.sh); never torchvision from PyPI beside it (it breaks `import transformers`).
-CORE = ["numpy>=1.26,<3", "pillow>=10", "requests>=2.31", "tqdm>=4.66", "pyyaml>=6"]
+CORE = ["numpy>=1.26,<3", "pillow>=10", "tqdm>=4.66", "pyyaml>=6"]  # HTTP backends: stdlib http.client
 _TORCH = ["torch>=2.4", "safetensors>=0.4", "accelerate>=1.0"]
 _TRANSFORMERS = ["transformers>=5.0,<6", "tokenizers>=0.21"]
 EXTRAS = {
@@ -45,7 +45,7 @@ EXTRAS = {
     "train": [*_TORCH, *_TRANSFORMERS, "trl==1.16.0", "peft>=0.17", "datasets>=3.0"],
     # diffusers image generators (and the transformers text encoders they need).
     "diffusers": [*_TORCH, *_TRANSFORMERS, "diffusers==0.42.1"],
-    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100"],
+    "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "requests>=2.31"],
 }
 EXTRAS["all"] = sorted({req for name in ("sim", "ros", "train", "diffusers") for req in EXTRAS[name]})
 
