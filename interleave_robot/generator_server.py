@@ -138,6 +138,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer with a real backlog, a connection cap and one log line per failed connection."""
 
     daemon_threads = True
+    block_on_close = False  # close() (Ctrl-C) must not wait for idle kept-alive clients
 
     def __init__(self, options: ServerOptions, handler: type):
         self.options = options

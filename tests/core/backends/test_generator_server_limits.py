@@ -309,3 +309,25 @@ def test_oversized_headers_431_and_keep_alive_reuse(serve, scene):
         gen.generate(GenerationRequest("p", seed, scene))
     assert len(accepted) == 1  # one kept-alive connection for five calls
     gen.close()
+
+
+def test_ctrl_c_stops_at_once_despite_idle_kept_alive_clients():
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", "interleave_robot", "serve-generator", "--generator", "echo",
+                             "--port", "0"], stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        port = int(proc.stderr.readline().split(" on http://127.0.0.1:")[1].split()[0])
+        idle = socket.create_connection(("127.0.0.1", port))
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert idle.recv(200).startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0 and time.monotonic() - t0 < 2.0
+        assert "stopped" in proc.stderr.read()
+        idle.close()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stderr.close()
