@@ -18,7 +18,8 @@ from pathlib import Path
 from interleave_robot.errors import CheckpointNotFoundError
 
 from interleave_robot.training.formatting import critic_prompt_for, load_split
-from interleave_robot.training.metrics import binary_metrics, per_fault_metrics, roc_auc
+from interleave_robot.training.grids import cell_accuracy, read_grids
+from interleave_robot.training.metrics import binary_metrics, bootstrap_interval, per_fault_metrics, roc_auc
 from interleave_robot.training.prompts import AGENT_FILE, PLAIN_THINK, VERDICT_KEY, PromptConfig
 from interleave_robot.training.rewards import read_verdict
 
@@ -113,9 +114,24 @@ def evaluate_critic(model_dir: str | Path, data_dir: str | Path, split: str = "t
         scores += scorer.verdict_scores(rows, batch_answers)
     result = summarize(list(ds["success"]), list(ds["fault"]), answers, scores)
     result.update(model=str(model_dir), data=str(data_dir), split=split, examples=answers[:5])
+    if scorer.prompts.answer_style == "grids" and "grids" in ds.column_names:
+        result["grid_cell_accuracy"] = grid_reading(answers, list(ds["grids"]))
     if reward_config is not None:
         result["reward_terms"] = reward_term_means(ds, answers, reward_config)
     return result
+
+
+def grid_reading(answers: list[str], records: list[str]) -> dict:
+    """How well the written grids match the true ones: cells right, before and after image."""
+    scores = {"before": [], "after": []}
+    for answer, record in zip(answers, records):
+        truth = json.loads(record)
+        think = answer.split("<think>", 1)[-1].split("</think>", 1)[0]
+        written = read_grids(think)
+        for name, grid in zip(("before", "after"), written + [""] * (2 - len(written))):
+            acc = cell_accuracy(grid, truth[name])
+            scores[name].append(0.0 if acc is None else acc)
+    return {k: sum(v) / max(1, len(v)) for k, v in scores.items()}
 
 
 def summarize(success: list[bool], faults: list[str], answers: list[str], scores: list[float] | None = None) -> dict:
@@ -126,7 +142,9 @@ def summarize(success: list[bool], faults: list[str], answers: list[str], scores
     result = {"overall": binary_metrics(truth_failed, pred_failed), "per_fault": per_fault_metrics(faults, pred_failed),
               "format_rate": sum(v is not None for v in verdicts) / max(1, len(verdicts)),
               "predicted_failed_rate": sum(p is True for p in pred_failed) / max(1, len(pred_failed)),
-              "true_failed_rate": sum(truth_failed) / max(1, len(truth_failed))}
+              "true_failed_rate": sum(truth_failed) / max(1, len(truth_failed)),
+              "accuracy_interval": bootstrap_interval(
+                  [p is not None and p == t for p, t in zip(pred_failed, truth_failed)])}
     if scores is not None:
         result["auc_teacher_forced"] = roc_auc(truth_failed, scores)
     return result

@@ -68,3 +68,14 @@ def roc_auc(labels: list[bool], scores: list[float]) -> float | None:
         i = j + 1
     rank_pos = sum(r for r, l in zip(ranks, labels) if l)
     return (rank_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def bootstrap_interval(correct: list[bool], draws: int = 2000, seed: int = 0) -> list[float] | None:
+    """95% interval of a mean of 0/1 outcomes, rows resampled with replacement (None when empty)."""
+    import numpy as np
+
+    if not correct:
+        return None
+    rng = np.random.default_rng(seed)
+    means = np.sort(rng.choice(np.asarray(correct, dtype=float), size=(draws, len(correct))).mean(axis=1))
+    return [float(means[int(0.025 * draws)]), float(means[int(0.975 * draws) - 1])]

@@ -22,7 +22,7 @@ from interleave_robot.training.prompts import PromptConfig, planner_prompt_text
 
 def planner_options(model_dir: str | Path, max_new_tokens: int = 400) -> dict:
     """VLMPlanner options for a trained checkpoint (the packaged planner template, greedy)."""
-    return {"vlm": "transformers", "format_retries": 1,
+    return {"vlm": "transformers",
             "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": max_new_tokens}}
 
 

@@ -78,7 +78,11 @@ def write_results(out: str | Path) -> str:
         o = e["overall"]
         lines += ["", f"Held-out {label}: precision {_f(o['precision'])}, recall {_f(o['recall'])} (positive class: "
                       f"the step failed), format rate {_f(e['format_rate'], 2)}, answers 'failed' "
-                      f"{_f(e['predicted_failed_rate'], 2)} (truth {_f(e['true_failed_rate'], 2)}), n {o['n']}.", "",
+                      f"{_f(e['predicted_failed_rate'], 2)} (truth {_f(e['true_failed_rate'], 2)}), n {o['n']}, "
+                      f"accuracy 95% bootstrap interval {e.get('accuracy_interval')}"
+                      + ("" if "grid_cell_accuracy" not in e else ", cells of the written grids right: before "
+                         f"{_f(e['grid_cell_accuracy']['before'])}, after {_f(e['grid_cell_accuracy']['after'])}")
+                      + ".", "",
                   "| fault | n | precision | recall |", "|---|---|---|---|"]
         for fault, m in sorted(e["per_fault"].items()):
             if fault == "none":

@@ -21,9 +21,9 @@ from interleave_robot.training.prompts import critic_answer, grid_cell, planner_
 
 IMAGE_FAULTS = ("artifact", "duplicate")
 OTHERS_TOLERANCE = 0.02
-# This process's simulator objects, made once and reused by every episode (each holds a MuJoCo
-# model and a GL context: re-creating them per episode cost more than the episode itself).
-_ENVS: dict[str, Any] = {}
+# This process's simulated generators, made once and reused by every episode (each holds a MuJoCo
+# model and a GL context: re-creating them per episode cost more than the episode itself). Envs
+# come from the one simulator cache of sim_envs (env_cache.cached_env).
 _GENERATORS: dict[tuple, Any] = {}
 
 
@@ -37,14 +37,9 @@ class RolloutConfig:
 
 
 def _env(family: str):
-    if family not in _ENVS:
-        import gymnasium as gym
+    from interleave_robot.sim_envs.env_cache import cached_env
 
-        from interleave_robot.sim_envs.registration import env_id, register_envs
-
-        register_envs()
-        _ENVS[family] = gym.make(env_id(family)).unwrapped
-    return _ENVS[family]
+    return cached_env(family).unwrapped
 
 
 def _generator(fault_rate: float, realism: float, subtle_fraction: float):
@@ -58,13 +53,13 @@ def _generator(fault_rate: float, realism: float, subtle_fraction: float):
 
 
 def close_envs() -> None:
-    """Close this process's cached envs and generators (their GL contexts)."""
-    for env in _ENVS.values():
-        env.close()
+    """Close this process's cached generators and envs (their GL contexts); safe to call twice."""
+    from interleave_robot.sim_envs.env_cache import close_cached_envs
+
     for generator in _GENERATORS.values():
         generator.close()
-    _ENVS.clear()
     _GENERATORS.clear()
+    close_cached_envs()
 
 
 def _start(family: str, seed: int):

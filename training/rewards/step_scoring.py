@@ -48,10 +48,11 @@ def new_workspace(config: RewardConfig) -> dict[str, Any]:
 
 def close_workspace(workspace: dict[str, Any]) -> None:
     """Close renderers explicitly (EGL complains at exit otherwise)."""
+    from interleave_robot.sim_envs.env_cache import close_cached_envs
+
     if "generator" in workspace:
         workspace["generator"].close()
-    for env in workspace.get("envs", {}).values():
-        env.close()
+    close_cached_envs()  # the task term's envs live in the process's one simulator cache
     workspace.clear()
 
 

@@ -15,17 +15,11 @@ import numpy as np
 # Function-level imports here are only gymnasium and sim_envs modules (gymnasium and MuJoCo: the [sim] extra).
 
 
-def _env(family: str, workspace: dict[str, Any]):
-    """One env per family per worker process, reused across items."""
-    envs = workspace.setdefault("envs", {})
-    if family not in envs:
-        import gymnasium as gym
+def _env(family: str):
+    """The family's env from the process's one simulator cache (sim_envs.env_cache)."""
+    from interleave_robot.sim_envs.env_cache import cached_env
 
-        from interleave_robot.sim_envs.registration import env_id, register_envs
-
-        register_envs()
-        envs[family] = gym.make(env_id(family)).unwrapped
-    return envs[family]
+    return cached_env(family).unwrapped
 
 
 def _executor(workspace: dict[str, Any]):
@@ -45,7 +39,7 @@ def task_completion(item: dict, source, subgoal_image: np.ndarray, seed: int, wo
     task = Task.from_dict(json.loads(item["task"]))
     replay = Task(text=task.text, family=task.family,
                   spec={**task.spec, "initial_state": source.state.to_dict()})
-    env = _env(task.spec["family"], workspace)
+    env = _env(task.spec["family"])
     env.reset(seed=seed, options={"task": replay})
     # The executor's own success flag is not trusted: physics decides.
     _executor(workspace).execute(env, subgoal_image, item["instruction"])
