@@ -164,11 +164,25 @@ class FrameSizeChecked(Generator):
         return out
 
 
-def nudge_block(env, rng: np.random.Generator, sigma: float, settle_steps: int = 60) -> str | None:
-    """Execution noise (the world, not an agent): move one block that has nothing on top of it by
-    N(0, sigma) in x and y, then let physics settle. Returns the block's name (None if none moved)."""
+def push_block(env, name: str, dx: float, dy: float, settle_steps: int = 60) -> None:
+    """The world moves block `name` by (dx, dy) metres (privileged: a disturbance, no agent's
+    doing), then physics settles."""
     from interleave_robot.sim_envs.scene import write_state
 
+    base = env.unwrapped
+    state = base.state()
+    state.positions[name][0] += float(dx)
+    state.positions[name][1] += float(dy)
+    mj = base._mujoco
+    write_state(base.model, base.data, base.scene_spec, state)
+    mj.mj_forward(base.model, base.data)
+    mj.mj_step(base.model, base.data, nstep=settle_steps)
+    mj.mj_kinematics(base.model, base.data)
+
+
+def nudge_block(env, rng: np.random.Generator, sigma: float) -> str | None:
+    """Execution noise: push one block that has nothing on top of it by N(0, sigma) in x and y.
+    Returns the block's name (None if none moved)."""
     base = env.unwrapped
     state = base.state()
     blocks = [b.name for b in base.scene_spec.blocks]
@@ -178,12 +192,7 @@ def nudge_block(env, rng: np.random.Generator, sigma: float, settle_steps: int =
     if not free or sigma <= 0:
         return None
     name = free[int(rng.integers(len(free)))]
-    state.positions[name][0] += float(rng.normal(0.0, sigma))
-    state.positions[name][1] += float(rng.normal(0.0, sigma))
-    mj = base._mujoco
-    write_state(base.model, base.data, base.scene_spec, state)
-    mj.mj_forward(base.model, base.data)
-    mj.mj_step(base.model, base.data, nstep=settle_steps)
+    push_block(env, name, rng.normal(0.0, sigma), rng.normal(0.0, sigma))
     return name
 
 
