@@ -14,8 +14,10 @@ told otherwise.
 Bounds (ServerOptions), so that no client can exhaust the host:
 - a real listen backlog (128; Python's default of 5 reset most of a burst of 200 clients);
 - at most `max_connections` open connections, one thread each; past it a connection is
-  answered 503 and closed at once by the accepting thread (also capped below the process's
-  file-descriptor limit, so accept never fails in a spin);
+  answered 503 by the accepting thread (also capped below the process's file-descriptor
+  limit, so accept never fails in a spin). A connection closed with request bytes unread
+  (503, 413, 411) is closed gently (interleave_robot.linger), so the client reads the answer
+  instead of a reset;
 - at most `max_concurrent_requests` /edit requests past their headers (body read, image
   decoded, generated, encoded); others wait up to `queue_timeout_s` for a slot, then get 503
   with `Retry-After`. The body is read only once a slot is held, so memory is bounded by
@@ -28,13 +30,13 @@ A misbehaving client costs one log line, never a traceback.
 from __future__ import annotations
 
 import errno
-import sys
 import hmac
 import json
 import logging
 import math
 import resource
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ from interleave_robot.agents import Generator
 from interleave_robot.deadlines import SocketDeadlines
 from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, ImageError, ImageTooLargeError
 from interleave_robot.images import MAX_IMAGE_PIXELS, image_from_base64, image_to_base64
+from interleave_robot.linger import Lingerer
 from interleave_robot.types import GenerationRequest
 
 log = logging.getLogger(__name__)
@@ -144,11 +147,15 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         self.options = options
         self.request_queue_size = options.backlog  # read by server_activate's listen()
         soft_fds = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        fd_room = soft_fds - RESERVED_FDS if soft_fds != resource.RLIM_INFINITY else options.max_connections
-        if fd_room < 1:
+        fd_room = soft_fds - RESERVED_FDS if soft_fds != resource.RLIM_INFINITY else 1 << 20
+        linger_cap = min(128, fd_room // 4)  # refused sockets being closed gently hold descriptors too
+        if fd_room - linger_cap < 1:
             raise ConfigError(f"the file-descriptor limit ({soft_fds}) leaves no room for connections")
-        self.max_connections = min(options.max_connections, fd_room)
+        self.max_connections = min(options.max_connections, fd_room - linger_cap)
         self.connections = threading.BoundedSemaphore(self.max_connections)
+        self.lingerer = Lingerer(max_sockets=max(linger_cap, 1))
+        self._to_linger: set[socket.socket] = set()
+        self._linger_lock = threading.Lock()
         self.request_slots = threading.BoundedSemaphore(options.max_concurrent_requests)
         self.deadlines = SocketDeadlines("generator-server-deadlines")
         self.refusal = _json_response(503, "Service Unavailable",
@@ -173,7 +180,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
                 request.send(self.refusal)  # a few hundred bytes: fits the socket buffer, never blocks
             except OSError:
                 pass
-            self.shutdown_request(request)
+            self.lingerer.close_gently(request)
             return
         try:
             super().process_request(request, client_address)
@@ -188,6 +195,20 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
             self.deadlines.disarm(request)
             self.connections.release()
 
+    def linger_on_close(self, request: socket.socket) -> None:
+        """Close `request` gently when its handler is done (request bytes are left unread)."""
+        with self._linger_lock:
+            self._to_linger.add(request)
+
+    def shutdown_request(self, request):
+        with self._linger_lock:
+            gently = request in self._to_linger
+            self._to_linger.discard(request)
+        if gently:
+            self.lingerer.close_gently(request)
+        else:
+            super().shutdown_request(request)
+
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
         log.warning("client %s: connection failed: %s: %s", client_address[0], type(exc).__name__, exc)
@@ -195,6 +216,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
     def server_close(self):
         super().server_close()
         self.deadlines.close()
+        self.lingerer.stop()
 
 
 def _make_handler(generator: Generator, name: str, options: ServerOptions) -> type:
@@ -325,17 +347,22 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
                 raise _RequestError(401, "missing or wrong bearer token")
             length = self.headers.get("Content-Length")
             if length is None:
-                self.close_connection = True
+                self._close_unread()
                 raise _RequestError(411, "Content-Length is required")
             if not length.strip().isdigit():
-                self.close_connection = True
+                self._close_unread()
                 raise _RequestError(400, "Content-Length is not a non-negative integer")
             size = int(length) if len(length) < 20 else options.max_request_bytes + 1
             if size > options.max_request_bytes:
-                self.close_connection = True  # the unread body must not be parsed as the next request
+                self._close_unread()  # the unread body must not be parsed as the next request
                 raise _RequestError(413, f"request body of {length.strip()[:20]} bytes is over the "
                                          f"{options.max_request_bytes} byte bound")
             return size
+
+        def _close_unread(self) -> None:
+            """End the connection after this answer, gently: the client may still be sending."""
+            self.close_connection = True
+            self.server.linger_on_close(self.connection)
 
         def _discard_body(self) -> None:
             # Unread bodies would corrupt a kept-alive connection; small ones are drained (so the client
@@ -347,7 +374,7 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
                 if self.server.deadlines.disarm(self.connection):
                     self.close_connection = True
             else:
-                self.close_connection = True
+                self._close_unread()
 
         def do_PUT(self):
             if self._timed_out():
