@@ -8,7 +8,8 @@ MODULES = ["interleave_robot.backends.vlm_base", "interleave_robot.backends.vlm_
            "interleave_robot.backends.vlm_openai", "interleave_robot.backends.vlm_agents",
            "interleave_robot.backends.generator_diffusers", "interleave_robot.backends.generator_http",
            "interleave_robot.backends.tiny_vlm", "interleave_robot.generator_server",
-           "interleave_robot.cli.serve_generator_cmd", "interleave_robot.backends.http_call", "interleave_robot.deadlines"]
+           "interleave_robot.cli.serve_generator_cmd", "interleave_robot.backends.http_call", "interleave_robot.deadlines",
+           "interleave_robot.linger"]
 
 
 def test_backend_modules_import_light():
