@@ -2,10 +2,12 @@
 
 - A task is plain text, or a JSON object {"text", "family"?, "spec"?, "id"?} (what a
   simulator publishes so that its privileged teacher can read the task spec).
-- The observation context is a JSON object {"stamp_ns", "camera"?, "state"?} published
-  beside a camera frame with the same header stamp: the camera model (intrinsics and
-  extrinsics, OpenCV convention) and, in simulation only, the simulator state behind the
-  frame. Real robots may publish the camera part; nothing requires the topic.
+- The observation context is a JSON object {"stamp_ns", "camera"?, "inventory"?, "state"?}
+  published beside a camera frame with the same header stamp: the camera model (intrinsics
+  and extrinsics, OpenCV convention), the scene inventory (the objects' names, kinds and
+  colours: what a robot's object list says, which the perception critic reads) and, in
+  simulation only, the simulator state behind the frame. Real robots may publish the camera
+  and inventory parts; nothing requires the topic.
 - Simulator state is opaque to the core; a state codec (named here, imported lazily) turns
   it into JSON and back. "none" carries no state.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from interleave_robot.errors import ConfigError, InterleaveError
-from interleave_robot.types import CameraModel, Task
+from interleave_robot.types import CameraModel, SceneObject, Task
 
 MAX_TASK_CHARS = 20_000
 MAX_JSON_CHARS = 4_000_000  # an observation context or a split-mode message (base64 images)
@@ -106,13 +108,26 @@ def task_message(task: Task, task_id: str | None = None) -> str:
     return json.dumps(data)
 
 
-def context_message(stamp_ns: int, camera: CameraModel | None, state: Any, codec: StateCodec) -> str:
+def context_message(stamp_ns: int, camera: CameraModel | None, state: Any, codec: StateCodec,
+                    inventory: list[SceneObject] | None = None) -> str:
     return json.dumps({"stamp_ns": int(stamp_ns), "camera": camera.to_dict() if camera else None,
-                       "state": codec.encode(state)})
+                       "inventory": [o.to_dict() for o in inventory or []], "state": codec.encode(state)})
 
 
-def parse_context(text: str, codec: StateCodec) -> tuple[int, CameraModel | None, Any]:
-    """-> (stamp in ns, camera model or None, decoded state or None)."""
+def inventory_from(data: Any, what: str) -> list[SceneObject]:
+    """A JSON list of SceneObject dicts -> list[SceneObject]; MessageError if malformed."""
+    if data is None:
+        return []
+    if not isinstance(data, list) or len(data) > 1000:
+        raise MessageError(f"{what} inventory must be a list of at most 1000 objects")
+    try:
+        return [SceneObject.from_dict(item) for item in data]
+    except TypeError as exc:
+        raise MessageError(f"{what} inventory is invalid: {exc}") from None
+
+
+def parse_context(text: str, codec: StateCodec) -> tuple[int, CameraModel | None, Any, list[SceneObject]]:
+    """-> (stamp in ns, camera model or None, decoded state or None, inventory)."""
     data = loads_object(text, "observation context")
     stamp = data.get("stamp_ns")
     if isinstance(stamp, bool) or not isinstance(stamp, int):
@@ -122,7 +137,7 @@ def parse_context(text: str, codec: StateCodec) -> tuple[int, CameraModel | None
         camera = CameraModel.from_dict(camera) if camera is not None else None
     except TypeError as exc:
         raise MessageError(f"observation context camera is invalid: {exc}") from None
-    return stamp, camera, codec.decode(data.get("state"))
+    return stamp, camera, codec.decode(data.get("state")), inventory_from(data.get("inventory"), "observation context")
 
 
 @dataclass

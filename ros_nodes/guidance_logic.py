@@ -158,12 +158,12 @@ class GuidanceLogic:
 
     def on_context(self, msg: String) -> None:
         try:
-            stamp, camera, state = parse_context(msg.data, self.codec)
+            stamp, camera, state, inventory = parse_context(msg.data, self.codec)
         except InterleaveError as exc:
             self.publish_status("error", error=f"observation context rejected: {exc}")
             return
         with self._lock:
-            self._contexts[stamp] = (camera, state)
+            self._contexts[stamp] = (camera, state, inventory)
             while len(self._contexts) > MAX_CONTEXTS:
                 self._contexts.pop(next(iter(self._contexts)))
             self._lock.notify_all()
@@ -232,8 +232,9 @@ class GuidanceLogic:
                     raise MessageError(f"no {what} within {self.config.frame_wait_s:g} s (topic {topic})")
                 self._lock.wait(left)
         image = compressed_to_numpy(frame) if isinstance(frame, CompressedImage) else image_to_numpy(frame)
-        camera, state = context if context is not None else (None, None)
-        return Observation(image=image, camera=camera, state=state, timestamp=stamp_ns(frame) * 1e-9)
+        camera, state, inventory = context if context is not None else (None, None, [])
+        return Observation(image=image, camera=camera, state=state, timestamp=stamp_ns(frame) * 1e-9,
+                           inventory=inventory)
 
     def _run(self, task: Task, task_id: str | None) -> None:
         try:

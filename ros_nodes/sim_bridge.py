@@ -125,7 +125,7 @@ class SimBridge:
         header = make_header(self._stamp, self.config.frame_id)
         # The context first: the node pairs a frame with the context of the same stamp.
         self._context.publish(String(context_message(header.stamp.to_nanoseconds(), obs.camera, obs.state,
-                                                     self.codec)))
+                                                     self.codec, obs.inventory)))
         self._frame = numpy_to_image(obs.image, header)
         self._camera.publish(self._frame)
 

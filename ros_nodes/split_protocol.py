@@ -16,7 +16,7 @@ from typing import Any
 
 from interleave_robot.errors import BackendError, OutputFormatError
 from interleave_robot.images import image_from_base64, image_to_base64
-from interleave_robot.types import (CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep,
+from interleave_robot.types import (CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation, Plan, PlanStep, SceneObject,
                      Task, Verdict)
 from interleave_robot.ros_nodes.context import MessageError, StateCodec, loads_object
 
@@ -39,6 +39,7 @@ def encode_request(role: str, request_id: str, request: Any, codec: StateCodec) 
         task, observation = request
         body.update(task=task.to_dict(), image=_b64(observation.image),
                     camera=observation.camera.to_dict() if observation.camera else None,
+                    inventory=[o.to_dict() for o in observation.inventory],
                     state=codec.encode(observation.state), timestamp=observation.timestamp)
     elif role == "generator":
         body.update(prompt=request.prompt, seed=request.seed, image=_b64(request.source_image),
@@ -49,7 +50,7 @@ def encode_request(role: str, request_id: str, request: Any, codec: StateCodec) 
                     instruction=request.instruction, prompt=request.prompt,
                     step=request.step.to_dict() if request.step else None,
                     plan=request.plan.to_dict() if request.plan else None,
-                    task=request.task.to_dict() if request.task else None,
+                    task_text=request.task_text, inventory=[o.to_dict() for o in request.inventory],
                     camera=request.camera.to_dict() if request.camera else None)
     return json.dumps(body)
 
@@ -65,7 +66,8 @@ def decode_request(role: str, text: str, codec: StateCodec) -> tuple[str, Any]:
         camera = CameraModel.from_dict(body["camera"]) if body.get("camera") else None
         if role == "planner":
             observation = Observation(image=_image(body.get("image"), "observation image"), camera=camera,
-                                      state=codec.decode(body.get("state")), timestamp=float(body.get("timestamp", 0)))
+                                      state=codec.decode(body.get("state")), timestamp=float(body.get("timestamp", 0)),
+                                      inventory=[SceneObject.from_dict(o) for o in body.get("inventory") or []])
             if observation.image is None:
                 raise MessageError("planner request needs an \"image\"")
             return request_id, (Task.from_dict(body["task"]), observation)
@@ -82,7 +84,8 @@ def decode_request(role: str, text: str, codec: StateCodec) -> tuple[str, Any]:
             before_image=before, after_image=after, instruction=str(body.get("instruction", "")),
             prompt=str(body.get("prompt", "")), step=step,
             plan=Plan.from_dict(body["plan"]) if body.get("plan") else None,
-            task=Task.from_dict(body["task"]) if body.get("task") else None, camera=camera)
+            task_text=str(body.get("task_text", "")), camera=camera,
+            inventory=[SceneObject.from_dict(o) for o in body.get("inventory") or []])
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, MessageError):
             raise

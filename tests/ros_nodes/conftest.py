@@ -12,6 +12,9 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 # Read by rmw (Fast DDS) at context init: in-process rclpy probes and node processes alike.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# 4 MiB socket buffers, so best-effort camera frames from Cyclone DDS-direct reach Fast DDS.
+os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = os.path.join(os.path.dirname(__file__), "..", "..", "launch",
+                                                            "fastdds_large_data.xml")
 os.environ.setdefault("RCUTILS_COLORIZED_OUTPUT", "0")
 
 import itertools  # noqa: E402

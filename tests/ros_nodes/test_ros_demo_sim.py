@@ -22,16 +22,50 @@ def _detail(text: str) -> list[str]:
     return keep
 
 
+def reference_episode(**options):
+    from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
+
+    with EpisodeRunner() as runner:
+        return runner.run(EpisodeConfig(**options))
+
+
+def expected_lines(reference) -> list[str]:
+    from interleave_robot.sim_envs.demo_cmd import _step_lines
+
+    return [*_step_lines(reference), f"result:  {'SUCCESS' if reference.success else 'FAILURE'}"
+            + ("" if reference.success else f" - {reference.failure}"),
+            f"steps: {reference.steps}   generator calls: {reference.generator_calls}   "
+            f"critic rejections: {reference.critic_rejections}   re-plans: {reference.replans}"]
+
+
+@pytest.mark.parametrize("loop", ["closed", "open"])
+def test_ros_demo_matches_demo_in_either_loop(loop, capsys):
+    """The same seed gives the same attempts, faults, verdicts, executor outcomes and re-plans."""
+    assert main(["ros-demo", "--task", "sort", "--seed", "1", "--steps", "2", "--loop", loop]) == 0
+    out = capsys.readouterr().out
+    for line in expected_lines(reference_episode(family="sort", seed=1, steps=2, loop=loop)):
+        assert line in out, (line, out)
+
+
+def test_ros_demo_takes_demo_backend_options(capsys):
+    assert main(["ros-demo", "--task", "stack", "--seed", "2", "--steps", "1", "--critic", "none",
+                 "--generator-opt", "fault_rate=0"]) == 0
+    out = capsys.readouterr().out
+    assert "critic: none" in out
+    reference = reference_episode(family="stack", seed=2, steps=1, critic="none", generator_options={"fault_rate": "0"})
+    for line in expected_lines(reference):
+        assert line in out, (line, out)
+
+
 def test_ros_demo_matches_demo_and_records_a_bag(tmp_path, capsys):
     from interleave_robot.ros_nodes.recording import read_bag
     from interleave_robot.sim_envs.demo_cmd import _step_lines
-    from interleave_robot.sim_envs.episode import EpisodeConfig, run_episode
 
     bag = tmp_path / "bag"
     assert main(["ros-demo", "--transport", "dds", "--task", "stack", "--seed", "0", "--steps", "2",
                  "--record", str(bag)]) == 0
     out = capsys.readouterr().out
-    reference = run_episode(EpisodeConfig(family="stack", seed=0, steps=2))
+    reference = reference_episode(family="stack", seed=0, steps=2)
     assert f"result:  {'SUCCESS' if reference.success else 'FAILURE'}" in out
     assert (f"steps: {reference.steps}   generator calls: {reference.generator_calls}   "
             f"critic rejections: {reference.critic_rejections}") in out
@@ -51,6 +85,8 @@ def test_ros_demo_matches_demo_and_records_a_bag(tmp_path, capsys):
     (["--task", "juggle"], "unknown task family"),
     (["--fault-rate", "2"], "fault_rate"),
     (["--domain-id", "999"], "domain_id"),
+    (["--planner", "nope"], "nope"),
+    (["--execution-noise", "0.01"], "not supported by ros-demo"),
 ])
 def test_ros_demo_bad_options_are_one_line_errors(argv, words, capsys):
     assert main(["ros-demo", *argv]) == 2

@@ -28,7 +28,7 @@ class Client:
         t = probe.transport
         self.probe = probe
         self.status, self.texts, self.images, self.plan = inbox(), inbox(), inbox(), inbox()
-        t.subscribe("/interleave/status", String, qos.RELIABLE, self.status)
+        self.status_sub = t.subscribe("/interleave/status", String, qos.RELIABLE, self.status)
         t.subscribe("/interleave/subgoal/text", String, qos.RELIABLE, self.texts)
         t.subscribe("/interleave/subgoal/image", Image, qos.RELIABLE, self.images)
         t.subscribe("/interleave/plan", String, qos.LATCHED, self.plan)
@@ -38,8 +38,11 @@ class Client:
         self.timer = probe.node.create_timer(0.1, lambda: self.frame and self.camera.publish(self.frame))
 
     def run(self, text, image, events=("finished", "error"), n=1, timeout=30.0):
+        # Both directions discovered (a sample sent before the peer's reader knows our writer is
+        # lost on a volatile topic): the task writer matched, and the node's status writer too.
         self.probe.wait_matched(self.camera)
         self.probe.wait_matched(self.task)
+        self.probe.wait_matched(self.status_sub)
         self.frame = numpy_to_image(image)
         time.sleep(0.5)  # a few frames before the task
         self.task.publish(String(text))
