@@ -19,12 +19,17 @@ import sys
 from collections import Counter
 from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
+from multiprocessing import util
 from pathlib import Path
+
+from tqdm import tqdm
 
 from interleave_robot.errors import ConfigError
 
 from interleave_robot.training.simulate import DROP_COLUMNS, ROW_FUNCTIONS, RolloutConfig, close_envs
 from interleave_robot.training.workers import spawn_pool
+
+# Function-level imports here are only datasets (heavy, optional: the [train] extra).
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +144,6 @@ def build_shard(config: BuildConfig, shard: int) -> tuple[int, int]:
 
 def _close_at_exit() -> None:
     """A build worker closes its cached simulator objects when it exits (GL contexts close cleanly)."""
-    from multiprocessing import util
 
     util.Finalize(None, close_envs, exitpriority=10)  # pool children skip atexit; finalizers run
 
@@ -159,7 +163,6 @@ def _check_resume(config: BuildConfig, out: Path) -> None:
 def build_dataset(config: BuildConfig, progress: bool = True) -> Path:
     """Build (or resume) the dataset; returns its directory (a DatasetDict with train/test)."""
     from datasets import DatasetDict, concatenate_datasets, load_from_disk
-    from tqdm import tqdm
 
     out = Path(config.out)
     _check_resume(config, out)

@@ -15,6 +15,10 @@ import math
 import sys
 from pathlib import Path
 
+from interleave_robot.training.downstream import task_success
+from interleave_robot.training.evaluate import evaluate_critic
+from interleave_robot.training.grpo import run_grpo
+from interleave_robot.training.recipes import load_recipe
 from interleave_robot.training.reproduce import _brief, _stage, _yaml
 
 T95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}  # t(0.975, df)
@@ -43,10 +47,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--downstream-seed", type=int, default=20_000)
     p.add_argument("--workers", type=int, default=1)
     args = p.parse_args(argv)
-    from interleave_robot.training.downstream import task_success
-    from interleave_robot.training.evaluate import evaluate_critic
-    from interleave_robot.training.grpo import run_grpo
-    from interleave_robot.training.recipes import load_recipe
 
     out = Path(args.out)
     data, held, sft = out / "data" / "critic-rl", out / "data" / "heldout", out / "sft" / "model"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from interleave_robot.training.builders import FAMILIES, KINDS
+from interleave_robot.training.builders import FAMILIES, KINDS, BuildConfig, build_dataset
 
 HELP = "build planner/critic training data from the simulator (save_to_disk, resumable)"
 
@@ -24,8 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interleave_robot.training.builders import BuildConfig, build_dataset
-
     config = BuildConfig(kind=args.kind, episodes=args.episodes, seed=args.seed, out=args.out, workers=args.workers,
                          families=[f.strip() for f in args.families.split(",") if f.strip()],
                          fault_rate=args.fault_rate, attempts_per_step=args.attempts_per_step,

@@ -11,7 +11,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from interleave_robot.errors import ConfigError
+from interleave_robot.registry import CRITICS
+from interleave_robot.training.evaluate import prompt_config_for
+
+# Function-level imports here are only sim_envs modules (they load gymnasium and MuJoCo: the [sim] extra).
 
 CRITIC_CHOICES = ("none", "perception", "vlm")
 FAMILIES = ("stack", "sort", "line", "pick_place")
@@ -19,7 +25,6 @@ FAMILIES = ("stack", "sort", "line", "pick_place")
 
 def vlm_critic_options(model_dir: str | Path) -> dict:
     """VLMCritic options for a trained checkpoint: its own prompt template, greedy decoding."""
-    from interleave_robot.training.evaluate import prompt_config_for
 
     prompts = prompt_config_for(Path(model_dir))
     return {"vlm": "transformers", "template": prompts.critic_template,
@@ -28,7 +33,6 @@ def vlm_critic_options(model_dir: str | Path) -> dict:
 
 def build_critic(critic: str, model_dir: str | Path | None = None):
     """The critic instance for a choice (None for "none"), built through the CRITICS registry."""
-    from interleave_robot.registry import CRITICS
 
     if critic not in CRITIC_CHOICES:
         raise ConfigError(f"critic must be one of {', '.join(CRITIC_CHOICES)}, got {critic!r}")
@@ -55,7 +59,6 @@ def task_success(critic: str, episodes: int, seed: int = 0, model_dir: str | Pat
     """Success rate over `episodes` episodes (families take turns; episode i has seed seed+i).
 
     `planner_options`: VLMPlanner options to plan with a trained planner instead of the teacher."""
-    from tqdm import tqdm
 
     from interleave_robot.sim_envs.episode import EpisodeConfig, EpisodeRunner
 

@@ -5,6 +5,12 @@ import argparse
 import json
 from pathlib import Path
 
+from interleave_robot.training.builders import BuildConfig, build_dataset
+from interleave_robot.training.downstream import task_success
+from interleave_robot.training.evaluate import evaluate_critic
+from interleave_robot.training.reproduce import check_disjoint
+from interleave_robot.training.rewards import RewardConfig
+
 HELP = "evaluate a trained critic on a held-out split (accuracy, precision/recall per fault, AUC; eval.json)"
 
 
@@ -32,25 +38,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interleave_robot.training.evaluate import evaluate_critic
-    from interleave_robot.training.rewards import RewardConfig
-
     reward_config = RewardConfig(use_task=not args.no_task_term, seed=args.seed) if args.rewards else None
     split = args.split
     if args.heldout_seed is not None:
-        from interleave_robot.training.builders import BuildConfig, build_dataset
-
         build_dataset(BuildConfig(kind="critic-rl", episodes=args.heldout_episodes, seed=args.heldout_seed,
                                   out=args.data, attempts_per_step=2, test_fraction=1.0, realism=args.realism))
         split = "test"
     if args.train_data:
-        from interleave_robot.training.reproduce import check_disjoint
-
         check_disjoint(Path(args.train_data), Path(args.data))
     result = evaluate_critic(args.model, args.data, split, args.max_rows, reward_config=reward_config)
     if args.episodes:
-        from interleave_robot.training.downstream import task_success
-
         result["downstream"] = task_success("vlm", args.episodes, args.seed, model_dir=args.model)
     out = Path(args.out) if args.out else Path(args.model) / "eval.json"
     out.write_text(json.dumps(result, indent=2))

@@ -15,13 +15,19 @@ import logging
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from interleave_robot.backends.vlm_transformers import apply_position_scheme
 from interleave_robot.errors import CheckpointNotFoundError
 
 from interleave_robot.training.formatting import critic_prompt_for, load_split
 from interleave_robot.training.grids import cell_accuracy, read_grids
+from interleave_robot.training.modeling import load_processor
 from interleave_robot.training.metrics import binary_metrics, bootstrap_interval, per_fault_metrics, roc_auc
 from interleave_robot.training.prompts import AGENT_FILE, PLAIN_THINK, VERDICT_KEY, PromptConfig
-from interleave_robot.training.rewards import read_verdict
+from interleave_robot.training.rewards import TERMS, SimRewards, combine, read_verdict
+
+# Function-level imports here are only torch, transformers and trl (heavy, optional: the [train] extra).
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "<think>" + PLAIN_THINK + "</think><answer>{" + VERDICT_KEY.rstrip()
@@ -43,9 +49,7 @@ class CriticScorer:
         import torch
         from transformers import AutoModelForImageTextToText
 
-        from interleave_robot.backends.vlm_transformers import apply_position_scheme
-        from interleave_robot.training.modeling import load_processor
-
+    
         self.dir = Path(model_dir)
         if not (self.dir / "config.json").is_file():
             raise CheckpointNotFoundError(f"no checkpoint at {self.dir}")
@@ -102,7 +106,6 @@ class CriticScorer:
 def evaluate_critic(model_dir: str | Path, data_dir: str | Path, split: str = "test", max_rows: int | None = None,
                     batch_size: int = 16, reward_config=None, progress: bool = True) -> dict:
     """All critic metrics of `model_dir` on a split; reward terms too when `reward_config` is given."""
-    from tqdm import tqdm
 
     ds = load_split(data_dir, split, max_rows)
     scorer = CriticScorer(model_dir)
@@ -152,7 +155,6 @@ def summarize(success: list[bool], faults: list[str], answers: list[str], scores
 
 def reward_term_means(ds, answers: list[str], reward_config) -> dict:
     """Mean of each reward term (and the combined reward) over the answers, rows from critic-rl."""
-    from interleave_robot.training.rewards import TERMS, SimRewards, combine
 
     rewards = SimRewards(reward_config)
     try:

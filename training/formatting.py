@@ -15,6 +15,8 @@ from interleave_robot.training.grids import grids_think
 from interleave_robot.training.prompts import (PromptConfig, assistant_turn, critic_answer, critic_prompt_text, planner_prompt_text,
                       user_turn)
 
+# Function-level imports here are only datasets (heavy, optional: the [train] extra).
+
 CRITIC_TEXT_COLUMNS = ["task_text", "instruction", "gen_prompt", "step_name", "success", "refine_prompt", "fault",
                        "cells", "grids"]
 PLANNER_TEXT_COLUMNS = ["task_text", "answer"]

@@ -14,11 +14,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from interleave_robot.errors import ConfigError
 from interleave_robot.training.formatting import load_split, to_critic_grpo
 from interleave_robot.training.modeling import load_model_and_processor, save_trained
 from interleave_robot.training.recipes import GRPORecipe
 from interleave_robot.training.rewards import SimRewards
 from interleave_robot.training.sft import trl_common, write_agent_file
+
+# Function-level imports here are only torch, transformers and trl (heavy, optional: the [train] extra).
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,6 @@ def run_grpo(recipe: GRPORecipe) -> dict:
     ds = load_split(recipe.data, recipe.split, recipe.max_rows)
     missing = [c for c in REWARD_COLUMNS if c not in ds.column_names]
     if missing:
-        from interleave_robot.errors import ConfigError
-
         raise ConfigError(f"{recipe.data} lacks the critic-rl columns {missing}: build it with --kind critic-rl")
     model, processor = load_model_and_processor(recipe.model)
     # trl left-pads prompt ids for generation but takes mm_token_type_ids from a plain processor

@@ -7,6 +7,8 @@ image and a false alarm on a correct one.
 """
 from __future__ import annotations
 
+import numpy as np
+
 
 def binary_metrics(truth_failed: list[bool], pred_failed: list[bool | None]) -> dict:
     """accuracy, precision, recall, f1 and counts; a None prediction (malformed) is always wrong."""
@@ -72,8 +74,6 @@ def roc_auc(labels: list[bool], scores: list[float]) -> float | None:
 
 def bootstrap_interval(correct: list[bool], draws: int = 2000, seed: int = 0) -> list[float] | None:
     """95% interval of a mean of 0/1 outcomes, rows resampled with replacement (None when empty)."""
-    import numpy as np
-
     if not correct:
         return None
     rng = np.random.default_rng(seed)

@@ -12,12 +12,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
+
+from interleave_robot.backends.vlm_base import ChatMessage
+from interleave_robot.backends.vlm_transformers import TransformersVLM, TransformersVLMConfig
 from interleave_robot.errors import InterleaveError
 from interleave_robot.parsing import parse_plan
+from interleave_robot.training.downstream import task_success
 from interleave_robot.training.formatting import load_split
 from interleave_robot.training.prompts import PromptConfig, planner_prompt_text
+from interleave_robot.training.simulate import _start, close_envs
 
-# Function-level imports here are only sim_envs (gymnasium and MuJoCo) and the VLM backend (torch, transformers).
+# Function-level imports here are only sim_envs (it loads gymnasium and MuJoCo: the [sim] extra).
 
 
 def planner_options(model_dir: str | Path, max_new_tokens: int = 400) -> dict:
@@ -33,8 +39,6 @@ def _same_subgoal(a, b) -> bool:
 def step_matches(answer: str, family: str, seed: int) -> tuple[bool, int, int]:
     """(format valid, teacher steps matched position by position, teacher steps) for one answer."""
     from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
-    from interleave_robot.training.simulate import _start
-
     env, _, _, teacher = _start(family, seed)
     try:
         plan = parse_plan(answer)
@@ -53,9 +57,6 @@ def step_matches(answer: str, family: str, seed: int) -> tuple[bool, int, int]:
 def evaluate_planner(model_dir: str | Path, data_dir: str | Path, split: str = "test",
                      max_rows: int | None = None) -> dict:
     """Format rate and step accuracy of `model_dir` on planner-sft rows (greedy answers)."""
-    from interleave_robot.backends.vlm_base import ChatMessage
-    from interleave_robot.backends.vlm_transformers import TransformersVLM, TransformersVLMConfig
-    from interleave_robot.training.simulate import close_envs
 
     ds = load_split(data_dir, split, max_rows)
     vlm = TransformersVLM(TransformersVLMConfig(model=str(model_dir), processor="image-only", max_new_tokens=400))
@@ -63,8 +64,6 @@ def evaluate_planner(model_dir: str | Path, data_dir: str | Path, split: str = "
     rows = []
     try:
         for row in ds:
-            import numpy as np
-
             image = np.asarray(row["images"][0].convert("RGB"))
             answer = vlm.chat([ChatMessage("user", [image, planner_prompt_text(prompts, row["task_text"])])])
             valid, right, total = step_matches(answer, row["family"], int(row["episode_seed"]))
@@ -83,7 +82,5 @@ def evaluate_planner(model_dir: str | Path, data_dir: str | Path, split: str = "
 
 def planner_task_success(model_dir: str | Path | None, episodes: int, seed: int, fault_rate: float = 0.3) -> dict:
     """Task success in the sim loop (perception critic) with the trained planner (None: the teacher)."""
-    from interleave_robot.training.downstream import task_success
-
     options = None if model_dir is None else planner_options(model_dir)
     return task_success("perception", episodes, seed, fault_rate=fault_rate, planner_options=options)

@@ -15,9 +15,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from interleave_robot.training.formatting import load_split
 from interleave_robot.training.metrics import roc_auc
+from interleave_robot.training.modeling import load_processor
+
+# Function-level imports here are only torch and transformers (heavy, optional: the [train] extra).
 
 RELATIONS = ("on", "in", "left_of", "right_of", "next_to", "between")
 COLOR_NAMES = ("red", "green", "blue", "yellow", "purple", "orange")
@@ -46,8 +50,6 @@ def colour_onehots(ds) -> np.ndarray:
 
 
 def pixel_features(ds, side: int = 32) -> np.ndarray:
-    from PIL import Image
-
     feats = []
     for before, after in ds["images"]:
         a = np.asarray(before.convert("RGB").resize((side, side), Image.BILINEAR), dtype=np.float32) / 255
@@ -61,7 +63,6 @@ def vision_features(ds, model_dir: str | Path, batch: int = 32) -> np.ndarray:
     import torch
     from transformers import AutoModelForImageTextToText
 
-    from interleave_robot.training.modeling import load_processor
 
     processor = load_processor(Path(model_dir))
     model = AutoModelForImageTextToText.from_pretrained(model_dir, local_files_only=True, use_safetensors=True).eval()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import numpy as np
+
 from interleave_robot.backends.vlm_agents import load_template
 from interleave_robot.errors import ConfigError
 
@@ -113,8 +115,6 @@ def grid_cell(pixel_xy: tuple[float, float], width: int, height: int) -> str:
 
 def project(camera: dict, xyz: list[float]) -> tuple[float, float]:
     """World point -> pixel (u, v) through a CameraModel dict (OpenCV convention)."""
-    import numpy as np
-
     world_from_camera = np.asarray(camera["world_from_camera"], dtype=float)
     camera_from_world = np.linalg.inv(world_from_camera)
     p = camera_from_world @ np.array([*xyz, 1.0])

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from interleave_robot.config import build_config
 from interleave_robot.errors import ConfigError
 
@@ -121,8 +123,6 @@ RECIPES = {"sft": SFTRecipe, "grpo": GRPORecipe}
 
 def load_recipe(path: str | Path, expect: str | None = None, overrides: dict | None = None):
     """Read a YAML recipe; `expect` ("sft"/"grpo") checks its kind; overrides replace top-level keys."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe file not found: {path}")

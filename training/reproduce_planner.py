@@ -15,7 +15,11 @@ import os
 import sys
 from pathlib import Path
 
+from interleave_robot.training.builders import BuildConfig, build_dataset
+from interleave_robot.training.planner_eval import evaluate_planner, planner_task_success
+from interleave_robot.training.recipes import load_recipe
 from interleave_robot.training.reproduce import _brief, _stage, _yaml, check_disjoint
+from interleave_robot.training.sft import run_sft
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -32,11 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="configs/planner_sft_cpu.yaml")
     p.add_argument("--sft-steps", type=int, default=None)
     args = p.parse_args(argv)
-
-    from interleave_robot.training.builders import BuildConfig, build_dataset
-    from interleave_robot.training.planner_eval import evaluate_planner, planner_task_success
-    from interleave_robot.training.recipes import load_recipe
-    from interleave_robot.training.sft import run_sft
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,8 @@ from interleave_robot.training.modeling import load_model_and_processor, save_tr
 from interleave_robot.training.prompts import AGENT_FILE
 from interleave_robot.training.recipes import SFTRecipe
 
+# Function-level imports here are only torch, transformers and trl (heavy, optional: the [train] extra).
+
 log = logging.getLogger(__name__)
 
 

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from interleave_robot.training.grids import grid_record
+from interleave_robot.types import GenerationRequest
 from interleave_robot.training.prompts import critic_answer, grid_cell, planner_answer, project
+
+# Function-level imports here are only sim_envs modules (they load gymnasium and MuJoCo: the [sim] extra).
 
 IMAGE_FAULTS = ("artifact", "duplicate")
 OTHERS_TOLERANCE = 0.02
@@ -106,11 +110,8 @@ def _cells(spec, camera: dict, subgoal, before_state, after_state) -> dict:
 
 def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
     """The critic rows of one episode (both critic-sft and critic-rl columns)."""
-    from PIL import Image
-
     from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases
     from interleave_robot.sim_envs.tasks import goal_of
-    from interleave_robot.types import GenerationRequest
 
     env, task, observation, plan = _start(family, seed)
     spec = env.scene_spec
@@ -157,8 +158,6 @@ def critic_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
 
 def planner_rows(family: str, seed: int, config: RolloutConfig) -> list[dict]:
     """One planner row: the observation and task text -> the teacher's plan in the output contract."""
-    from PIL import Image
-
     env, task, observation, plan = _start(family, seed)
     steps = [s.to_dict() for s in plan.steps]
     return [{"images": [Image.fromarray(observation.image)], "task_text": task.text, "family": family,

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import argparse
 
+import yaml
+
+from interleave_robot.config import parse_key_values
+from interleave_robot.training.grpo import run_grpo
+from interleave_robot.training.recipes import load_recipe
+from interleave_robot.training.sft import run_sft
+
 HELP = "train the critic (or planner) with a YAML recipe: sft or grpo (writes metrics.json)"
 
 
@@ -14,18 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
-    from interleave_robot.config import parse_key_values
-
-    from interleave_robot.training.recipes import load_recipe
-
     overrides = {k: yaml.safe_load(v) for k, v in parse_key_values(args.set).items()}
     recipe = load_recipe(args.config, expect=args.method, overrides=overrides)
     if args.method == "sft":
-        from interleave_robot.training.sft import run_sft as train
+        train = run_sft
     else:
-        from interleave_robot.training.grpo import run_grpo as train
+        train = run_grpo
     metrics = train(recipe)
     print(f"{args.method}: {metrics['steps']} steps in {metrics['seconds']} s; model {metrics['model_dir']}; "
           f"metrics {recipe.output_dir}/metrics.json")

@@ -15,7 +15,10 @@ process and closed once at exit, and shards are cut so every worker has work.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
 
 # Thread pools a worker must not fan out: OpenMP (torch, numpy's BLAS), OpenBLAS, MKL, Mesa llvmpipe.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LP_NUM_THREADS")
@@ -41,8 +44,6 @@ def one_thread() -> None:
     """In a worker: one thread for torch too, if it is loaded (it reads OMP_NUM_THREADS only at import)."""
     for key in THREAD_VARIABLES:
         os.environ.setdefault(key, "1")
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
@@ -55,9 +56,6 @@ def spawn_pool(workers: int, initializer=None, initargs: tuple = ()):
     environment holds one thread per pool: every child starts then (and its start-up is paid
     here, not in the first timed batch).
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     with single_threaded_children():
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init, initargs=(initializer, initargs))

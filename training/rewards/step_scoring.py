@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import util
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,7 @@ from interleave_robot.training.rewards.task_term import task_completion
 from interleave_robot.training.rewards.text import read_verdict
 from interleave_robot.training.simulate import IMAGE_FAULTS, others_in_place
 from interleave_robot.training.workers import spawn_pool
+from interleave_robot.types import GenerationRequest
 
 # Function-level imports here are only sim_envs modules (they load gymnasium and MuJoCo: the [sim] extra).
 
@@ -38,8 +41,6 @@ def regeneration_seed(row_seed: int, text: str) -> int:
 
 def new_workspace(config: RewardConfig) -> dict[str, Any]:
     """The simulator objects one process scores with: generator now, envs/executor on first use."""
-    import os
-
     os.environ.setdefault("MUJOCO_GL", "egl")
     from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
 
@@ -57,8 +58,6 @@ def close_workspace(workspace: dict[str, Any]) -> None:
 
 
 def _init_worker(config: RewardConfig) -> None:
-    from multiprocessing import util
-
     _WORKER.update(new_workspace(config))
     util.Finalize(None, close_workspace, args=(_WORKER,), exitpriority=10)  # pool children skip atexit
 
@@ -84,7 +83,6 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     from interleave_robot.sim_envs.language import Subgoal
     from interleave_robot.sim_envs.placement import relation_holds
     from interleave_robot.sim_envs.scene import SimSnapshot
-    from interleave_robot.types import GenerationRequest
 
     config: RewardConfig = workspace["config"]
     source = SimSnapshot.from_dict(json.loads(item["source_snapshot"]))

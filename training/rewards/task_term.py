@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from interleave_robot.types import Task
+
 # Function-level imports here are only gymnasium and sim_envs modules (gymnasium and MuJoCo: the [sim] extra).
 
 
@@ -34,7 +36,6 @@ def task_completion(item: dict, source, subgoal_image: np.ndarray, seed: int, wo
     """1.0 if executing `subgoal_image` from the source state completes the step (and the task on its last step)."""
     from interleave_robot.sim_envs.language import Subgoal
     from interleave_robot.sim_envs.placement import relation_holds
-    from interleave_robot.types import Task
 
     task = Task.from_dict(json.loads(item["task"]))
     replay = Task(text=task.text, family=task.family,
