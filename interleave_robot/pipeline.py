@@ -391,7 +391,8 @@ class _PipelineRun:
         if attempt.image is not None and self.judged:
             t0 = time.perf_counter()
             request = CritiqueRequest(before_image=source, after_image=attempt.image, instruction=step.instruction,
-                                      prompt=prompt, step=step, plan=plan, task=self.traj.task,
+                                      prompt=prompt, step=step, plan=plan, task_text=self.traj.task.text,
+                                      inventory=list(self.traj.observation.inventory),
                                       camera=self.traj.observation.camera)
             try:
                 attempt.verdict = self.critique(request)

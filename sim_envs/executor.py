@@ -1,10 +1,11 @@
 """Subgoal executor: turns a subgoal image into gripper motion, by looking, not by peeking.
 
-`SubgoalExecutor(ExecutorConfig()).execute(env, subgoal_image, instruction)` compares the
-current camera frame with the subgoal image:
+`SubgoalExecutor(ExecutorConfig()).execute(env, subgoal_image, instruction, obs, info)` compares
+the current camera frame with the subgoal image, registered onto the frame first (an editor's
+image is shifted, blurred and re-encoded: perception.py, shared with the perception critic):
 
-1. which block must move: the colour whose pixels changed between the two images (the
-   instruction, parsed against the scene's object list, breaks ties);
+1. which block must move: the colour that moved between the two images (perception.block_moved;
+   the instruction, parsed against the scene's object list, breaks ties);
 2. where it is now: its pixels in the current frame, lifted to 3D with depth;
 3. where it must go: its pixels in the subgoal image, back-projected through the camera onto
    the support seen beneath it there: the block under it (whose current position comes from
@@ -13,21 +14,28 @@ current camera frame with the subgoal image:
    descend, open, retreat), closed-loop on the gripper position in the observation;
 5. re-observe: the block must now be where the subgoal image shows it.
 
-It never reads the task's goal, the teacher's plan or the simulator state: only the RGB-D
-frame, the camera model, the scene's object list and the gripper reading. Anything it cannot
-do (object not found, ambiguous, unreachable) ends the step with success False and the reason.
+It uses the Gymnasium API only: `obs["rgb"]`, `obs["depth"]`, `obs["gripper"]`, `info["camera"]`,
+`info["inventory"]` and `env.step`; never `env.unwrapped`, the task's goal, the teacher's plan or
+the simulator state. Without the latest (obs, info) it takes one look step (no motion) to get
+them. Anything it cannot do (object not found, ambiguous, unreachable) ends the step with
+success False and the reason.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from interleave_robot.errors import ConfigError
 
-from interleave_robot.sim_envs import vision
-from interleave_robot.sim_envs.perception_critic import BIN_FLOOR_Z
-from interleave_robot.sim_envs.scene import BIN_HALF, BIN_WALL_HEIGHT, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, GRIPPER_HOME
+from interleave_robot.errors import ImageError
+from interleave_robot.images import check_image
+
+from interleave_robot.sim_envs import perception, vision
+from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
+from interleave_robot.sim_envs.perception import BIN_FLOOR_Z
+from interleave_robot.sim_envs.scene import BIN_HALF, BIN_WALL_HEIGHT, BLOCK_HALF, FINGER_OFFSET, FINGER_THICK, GRIPPER_HOME, \
+    spec_from_inventory
 
 FINGER_BELOW_BODY = 0.008  # grasp with the gripper body this far below the block centre
 FINGER_TIP_BELOW_BODY = 0.01  # finger tips sit 1 cm below the gripper body's origin
@@ -42,8 +50,7 @@ class ExecutorConfig:
     max_waypoint_steps: int = 120  # env steps allowed to reach one waypoint
     grip_steps: int = 8  # env steps to close or open the fingers (they take ~3)
     release_drop: float = 0.004  # let go this far above the support
-    success_pixels: float = 3.0  # final block centroid within this of the subgoal image's
-    move_pixels: int = 6  # changed pixels for a colour to count as moved
+    success_pixels: float = 3.0  # final block centroid within this of the subgoal image's (registered)
     gain: float = 1.0  # proportional gain of the waypoint controller (per MAX_DELTA)
 
     def __post_init__(self):
@@ -53,8 +60,7 @@ class ExecutorConfig:
                             ("release_drop", self.release_drop + 1e-9)):
             if not value > 0:
                 raise ConfigError(f"ExecutorConfig.{name} must be > 0, got {value}")
-        for name, value in (("max_waypoint_steps", self.max_waypoint_steps), ("grip_steps", self.grip_steps),
-                            ("move_pixels", self.move_pixels)):
+        for name, value in (("max_waypoint_steps", self.max_waypoint_steps), ("grip_steps", self.grip_steps)):
             if value < 1:
                 raise ConfigError(f"ExecutorConfig.{name} must be >= 1, got {value}")
 
@@ -66,6 +72,8 @@ class ExecutionResult:
     moved_object: str | None = None
     target_xyz: list[float] | None = None
     env_steps: int = 0
+    obs: dict | None = field(default=None, repr=False)  # the last Gymnasium observation seen
+    info: dict | None = field(default=None, repr=False)  # ... and its info
 
 
 class _StepFailure(Exception):
@@ -78,21 +86,23 @@ class SubgoalExecutor:
     def __init__(self, config: ExecutorConfig | None = None):
         self.config = config or ExecutorConfig()
 
-    def execute(self, env, subgoal_image: np.ndarray, instruction: str = "") -> ExecutionResult:
-        """Move the block the subgoal image shows moved to where it shows it; never raises for
+    def execute(self, env, subgoal_image: np.ndarray, instruction: str = "", obs: dict | None = None,
+                info: dict | None = None) -> ExecutionResult:
+        """Move the block the subgoal image shows moved to where it shows it. `obs`, `info`: the
+        latest Gymnasium observation and info (None: one look step gets them). Never raises for
         a scene it cannot handle (success False and the reason instead)."""
-        run = _PickPlaceMotion(env, self.config)
+        run = _PickPlaceMotion(env, self.config, obs, info)
         moved, target = None, None
         try:
             plan = run.perceive(subgoal_image, instruction)
             moved, target = plan.name, [float(v) for v in plan.place]
             run.pick_and_place(plan)
-            ok, why = run.verify(plan, subgoal_image)
-            return ExecutionResult(ok, why, moved, target, run.steps)
+            ok, why = run.verify(plan)
+            return run.result(ok, why, moved, target)
         except _StepFailure as exc:
-            return ExecutionResult(False, str(exc), moved, target, run.steps)
+            return run.result(False, str(exc), moved, target)
         except ValueError as exc:  # geometry on a frame it cannot interpret (e.g. a ray missing the table)
-            return ExecutionResult(False, f"cannot interpret the images: {exc}", moved, target, run.steps)
+            return run.result(False, f"cannot interpret the images: {exc}", moved, target)
 
 
 @dataclass
@@ -107,42 +117,44 @@ class _Plan:
 
 
 class _PickPlaceMotion:
-    """One execution: the env, its camera and scene list, and the env-step count."""
+    """One execution: the env, the latest obs/info (camera, inventory), and the env-step count."""
 
-    def __init__(self, env, config: ExecutorConfig):
+    def __init__(self, env, config: ExecutorConfig, obs: dict | None, info: dict | None):
         from interleave_robot.sim_envs.tabletop_env import MAX_DELTA
 
         self.env = env
-        self.base = env.unwrapped
         self.config = config
-        self.spec = self.base.scene_spec
         self.max_delta = MAX_DELTA
         self.steps = 0
-        self.gripper = np.asarray(self.base.observation().metadata["gripper"], dtype=float)
+        self.obs, self.info = obs, info
+        if obs is None or info is None:
+            self.step([0.0, 0.0, 0.0, -1.0])  # look: no motion, fingers open (as they rest between steps)
+        self.camera = self.info["camera"]
+        self.spec = spec_from_inventory(self.info["inventory"], self.camera.width, self.camera.height)
+        self.gripper = np.asarray(self.obs["gripper"], dtype=float)
         self.mocap = self.gripper[:3].copy()  # at rest, the mocap target and the gripper coincide
+
+    def result(self, ok: bool, why: str, moved, target) -> ExecutionResult:
+        return ExecutionResult(ok, why, moved, target, self.steps, self.obs, self.info)
 
     # --- perception ---------------------------------------------------------------------------
     def perceive(self, subgoal_image: np.ndarray, instruction: str) -> _Plan:
-        from interleave_robot.errors import ImageError
-        from interleave_robot.images import check_image
-
-        obs = self.base.observation()
+        frame, depth, camera = self.obs["rgb"], self.obs["depth"], self.camera
         try:
             check_image(subgoal_image, "subgoal image")
         except ImageError as exc:
             raise _StepFailure(str(exc)) from None
-        if subgoal_image.shape != obs.image.shape:
+        if subgoal_image.shape != frame.shape:
             raise _StepFailure(f"subgoal image is {subgoal_image.shape[1]}x{subgoal_image.shape[0]}, the camera "
-                               f"frame {obs.image.shape[1]}x{obs.image.shape[0]}")
-        camera = obs.camera
+                               f"frame {frame.shape[1]}x{frame.shape[0]}")
         colors = sorted({b.color for b in self.spec.blocks})
-        now = vision.color_masks(obs.image, colors)
-        goal = vision.color_masks(subgoal_image, colors)
-        color = self._moved_color(now, goal, instruction, colors)
+        view = perception.compare(frame, subgoal_image, colors, [b.color for b in self.spec.bins])
+        now, goal = view.blocks_before, view.blocks_after
+        color = self._moved_color(view, instruction, colors)
         name = self._name_of(color, instruction)
         words = self.spec.get(name).words
-        now_parts = vision.blobs(now[color], min_area=6)
-        goal_all = {f"{c}#{i}": b for c, m in goal.items() for i, b in enumerate(vision.blobs(m, min_area=6))}
+        now_parts = perception.blobs(now[color])
+        goal_all = {f"{c}#{i}": b for c, m in goal.items() for i, b in enumerate(perception.blobs(m))}
         goal_parts = [b for k, b in goal_all.items() if k.startswith(color + "#")]
         if not now_parts:
             raise _StepFailure(f"object not found: no {words} in the camera frame")
@@ -151,21 +163,20 @@ class _PickPlaceMotion:
         # With two blocks of a colour, the moving one left its place / arrived somewhere new.
         src = min(now_parts, key=lambda b: (b.mask & goal[color]).sum() / b.area)
         dst = min(goal_parts, key=lambda b: (b.mask & now[color]).sum() / b.area)
-        if (dst.mask & now[color]).sum() > 0.1 * dst.area:
+        if len(now_parts) > 1 and (dst.mask & now[color]).sum() > 0.1 * dst.area:
             # It arrived touching its twin (same colour): keep only the pixels that are new.
             dst = vision.merged_blob(dst.mask & ~now[color]) or dst
             goal_all = {k: (dst if b.mask[dst.mask].any() and b.area >= dst.area else b) for k, b in goal_all.items()}
-        pick = vision.block_center_from_depth(camera, src.mask, obs.depth)
-        place, support = self._place(camera, obs, goal_all, dst, now)
-        offset = self._grasp_offset(pick, self._obstacles(camera, obs, src))
+        pick = vision.block_center_from_depth(camera, src.mask, depth)
+        place, support = self._place(camera, depth, goal_all, dst, now)
+        offset = self._grasp_offset(pick, self._obstacles(camera, depth, now, src))
         return _Plan(name, color, pick, place, support, dst, offset)
 
-    def _moved_color(self, now, goal, instruction, colors) -> str:
-        changed = {c: int((now[c] ^ goal[c]).sum()) for c in colors}
-        moved = [c for c in colors if changed[c] >= self.config.move_pixels
-                 and changed[c] >= 0.2 * max(int(now[c].sum()), int(goal[c].sum()), 1)]
+    def _moved_color(self, view: perception.Comparison, instruction: str, colors: list[str]) -> str:
+        moved = [c for c in colors if view.moved(c)]
         if not moved:
             raise _StepFailure("the subgoal image shows no block moved")
+        changed = {c: int((view.blocks_before[c] ^ view.blocks_after[c]).sum()) for c in moved}
         wanted = self._instructed_color(instruction)
         if wanted is not None:
             if wanted in moved:
@@ -177,16 +188,12 @@ class _PickPlaceMotion:
         return max(moved, key=lambda c: changed[c])
 
     def _instructed_color(self, instruction: str) -> str | None:
-        from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
-
         try:
             return self.spec.get(parse_instruction(instruction, self.spec).obj).color
         except PromptParseError:
             return None
 
     def _name_of(self, color: str, instruction: str) -> str:
-        from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
-
         names = [b.name for b in self.spec.blocks if b.color == color]
         try:
             said = parse_instruction(instruction, self.spec).obj
@@ -194,7 +201,7 @@ class _PickPlaceMotion:
             said = None
         return said if said in names else names[0]
 
-    def _place(self, camera, obs, parts, dst, now):
+    def _place(self, camera, depth, parts, dst, now):
         """Where the block's centre must go, and on what, from the subgoal image's components."""
         key = next((k for k, b in parts.items() if b is dst), None)
         _, supports = vision.stack_structure(camera, parts)
@@ -202,12 +209,12 @@ class _PickPlaceMotion:
         if under is not None:
             # Build on where the block beneath really is now (depth), not where the image says.
             under_color = under.split("#")[0]
-            below = vision.blobs(now[under_color], min_area=6)
+            below = perception.blobs(now[under_color])
             if not below:
                 raise _StepFailure(f"the {under_color} block to stack on is not in the camera frame")
-            base = vision.block_center_from_depth(camera, max(below, key=lambda b: b.area).mask, obs.depth)
+            base = vision.block_center_from_depth(camera, max(below, key=lambda b: b.area).mask, depth)
             return base + [0.0, 0.0, 2 * BLOCK_HALF], under_color
-        for center in self._bins(camera, obs):
+        for center in self._bins(camera):
             spot = vision.block_center_from_blob(camera, dst, BIN_FLOOR_Z + BLOCK_HALF)
             if np.all(np.abs(spot[:2] - center[:2]) < BIN_HALF):
                 # Keep clear of the walls whatever the image's precision.
@@ -216,24 +223,23 @@ class _PickPlaceMotion:
                 return spot, "bin"
         return vision.block_center_from_bottom(camera, dst, BLOCK_HALF), "table"
 
-    def _bins(self, camera, obs) -> list[np.ndarray]:
-        """Centres of the bins in view (from depth)."""
-        masks = vision.bin_masks(obs.image, [b.color for b in self.spec.bins])
-        regions = [vision.largest_blob(m) for m in masks.values()]  # one region per bin; drop specks
-        return [vision.bin_center_from_depth(camera, r.mask, obs.depth) for r in regions if r is not None]
+    def _bins(self, camera) -> list[np.ndarray]:
+        """Centres of the bins in the current frame (perception.bin_center, as the critic sees them)."""
+        masks = vision.bin_masks(self.obs["rgb"], [b.color for b in self.spec.bins])
+        regions = [perception.bin_blob(m) for m in masks.values()]
+        return [perception.bin_center(camera, r) for r in regions if r is not None]
 
-    def _obstacles(self, camera, obs, skip: vision.Blob) -> list[tuple[float, float, float, float, float]]:
+    def _obstacles(self, camera, depth, now: dict, skip: vision.Blob) -> list[tuple[float, float, float, float, float]]:
         """Boxes the open fingers must not come down on: (cx, cy, half x, half y, top z):
         the other blocks (from depth) and the bins' walls."""
         boxes = []
-        colors = sorted({b.color for b in self.spec.blocks})
-        for mask in vision.color_masks(obs.image, colors).values():
-            for blob in vision.blobs(mask, min_area=6):
+        for mask in now.values():
+            for blob in perception.blobs(mask):
                 if (blob.mask & skip.mask).any():
                     continue
-                c = vision.block_center_from_depth(camera, blob.mask, obs.depth)
+                c = vision.block_center_from_depth(camera, blob.mask, depth)
                 boxes.append((c[0], c[1], BLOCK_HALF, BLOCK_HALF, c[2] + BLOCK_HALF))
-        for cx, cy, _ in self._bins(camera, obs):
+        for cx, cy, _ in self._bins(camera):
             for sx, sy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
                 hx, hy = (0.004, BIN_HALF) if sx else (BIN_HALF, 0.004)
                 boxes.append((cx + sx * BIN_HALF, cy + sy * BIN_HALF, hx, hy, BIN_WALL_HEIGHT))
@@ -293,26 +299,27 @@ class _PickPlaceMotion:
             self.step([0.0, 0.0, 0.0, 1.0 if closed else -1.0])
 
     def step(self, action) -> None:
-        obs, _, _, truncated, _ = self.env.step(np.asarray(action, dtype=np.float32))
+        self.obs, _, _, truncated, self.info = self.env.step(np.asarray(action, dtype=np.float32))
         self.steps += 1
-        self.gripper = np.asarray(obs["gripper"], dtype=float)
+        self.gripper = np.asarray(self.obs["gripper"], dtype=float)
         if truncated:
             raise _StepFailure(f"the episode ran out of env steps after {self.steps} steps of this subgoal")
 
     # --- check --------------------------------------------------------------------------------
-    def verify(self, plan: _Plan, subgoal_image: np.ndarray) -> tuple[bool, str]:
-        """Re-observe: the block must be where the subgoal image shows it (in the bin, for bins)."""
-        obs = self.base.observation()
-        mask = vision.color_masks(obs.image, [plan.color])[plan.color]
-        parts = vision.blobs(mask, min_area=6)
+    def verify(self, plan: _Plan) -> tuple[bool, str]:
+        """Re-observe: the block must be where the subgoal image shows it (in the bin, for bins).
+        The goal blob is in the registered subgoal image, i.e. in the camera's own pixel frame."""
+        frame, depth = self.obs["rgb"], self.obs["depth"]
+        mask = perception.clean(vision.color_masks(frame, [plan.color])[plan.color])
+        parts = perception.blobs(mask)
         words = self.spec.get(plan.name).words
         if not parts:
             return False, f"the {words} is no longer visible after the move"
         best = min(parts, key=lambda b: np.hypot(b.u - plan.goal_blob.u, b.v - plan.goal_blob.v))
         off = float(np.hypot(best.u - plan.goal_blob.u, best.v - plan.goal_blob.v))
         if plan.support == "bin":
-            pos = vision.block_center_from_depth(obs.camera, best.mask, obs.depth)
-            inside = any(np.all(np.abs(pos[:2] - c[:2]) < BIN_HALF - 0.004) for c in self._bins(obs.camera, obs))
+            pos = vision.block_center_from_depth(self.camera, best.mask, depth)
+            inside = any(np.all(np.abs(pos[:2] - c[:2]) < BIN_HALF - 0.004) for c in self._bins(self.camera))
             if inside:
                 return True, f"put the {words} in the bin the subgoal image shows"
             return False, f"the {words} is not inside the bin (it ended at {np.round(pos, 3).tolist()})"

@@ -213,17 +213,18 @@ def add_artifacts(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def bleed_colour(image: np.ndarray, source_mask: np.ndarray, neighbour_masks: list[np.ndarray],
                  rng: np.random.Generator) -> np.ndarray:
     """The colour of the pixels under `source_mask` (the moved block) bled onto the nearest
-    neighbour (the half of it facing the block, alpha 0.4-0.6), or onto the table around the
-    block when no neighbour is in view."""
+    neighbour it does not touch (the half of it facing the block, alpha 0.4-0.6), or onto the
+    table around the block when there is none within 30% of the image."""
     vs, us = np.nonzero(source_mask)
     if vs.size == 0:
         return image.copy()
     colour = image[source_mask].astype(np.float32).mean(axis=0)
     centre = np.array([vs.mean(), us.mean()])
     near = None
+    touching = ndimage.binary_dilation(source_mask, iterations=2)
     for mask in neighbour_masks:
-        if mask.sum() < 6:
-            continue
+        if mask.sum() < 6 or (mask & touching).any():
+            continue  # a block the moved one rests on (or that rests on it) is hidden where they meet
         mv, mu = np.nonzero(mask)
         d = float(np.hypot(mv.mean() - centre[0], mu.mean() - centre[1]))
         if near is None or d < near[0]:

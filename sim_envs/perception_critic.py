@@ -2,56 +2,63 @@
 
 It implements `interleave_robot.agents.Critic` (registered as critic "perception"). From the
 instruction (parsed against the scene's object list with `language.parse_instruction`), the
-two images and the camera model it checks, in this order:
+two images and the camera model it checks, after registering and segmenting both images with
+the shared perception module (perception.py), in this order:
 
-- artifact: pixels of no palette colour appeared, or pixels changed that no object explains;
-- duplicate: a block colour covers more than one block's silhouette, or gained a component;
-- which blocks moved (visible pixels compared outside the moved object's footprint, so that
+- artifact: pixels changed far beyond the images' own noise where no object explains them,
+  new pixels of no palette colour, a noise level that rose, or a block's colour bled onto
+  another block (its pixels recoloured in place);
+- duplicate: a block colour covers more than one block's silhouette more than before;
+- which blocks moved (perception.block_moved, outside the moved object's footprint, so that
   being covered by it is not a move): none -> no_op; only others -> wrong_object; the
   intended one and others -> collateral;
 - placement: the intended block's position, back-projected through the camera onto its
   support (table, bin floor, or the block beneath), satisfies the relation -> else wrong_place.
 
 A rejection names every fault found in `reason` and gives, as `refine_prompt`, the most
-explicit wording of the subgoal (`language.describe_subgoal`).
+explicit wording of the subgoal (`language.describe_subgoal`) followed by a sentence aimed at
+the first fault seen (which block must stay, where the block must end, ...).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from interleave_robot.agents import Critic
 from interleave_robot.errors import ConfigError
 from interleave_robot.images import check_image
 from interleave_robot.types import CritiqueRequest, Verdict
 
-from interleave_robot.sim_envs import vision
+from interleave_robot.sim_envs import perception, vision
+from interleave_robot.sim_envs.perception import BIN_FLOOR_Z
+from interleave_robot.sim_envs.language import PromptParseError, Subgoal, describe_subgoal, parse_instruction
+from interleave_robot.sim_envs.placement import relation_holds
 from interleave_robot.sim_envs.relations import RELATIONS
-from interleave_robot.sim_envs.scene import BIN_HALF, BLOCK_HALF, SceneSpec, SceneState
-
-BIN_FLOOR_Z = 0.002  # a block in a bin rests on its 2 mm floor
+from interleave_robot.sim_envs.scene import BLOCK_HALF, SceneSpec, SceneState, spec_from_inventory
 
 
 @dataclass
 class PerceptionCriticConfig:
-    """Thresholds in pixels at the image size judged. Placement tolerances are those of
-    `placement.relation_holds`, shared with the teacher and the generator."""
+    """Thresholds of what counts as a fault. "Did this block move" and the minimum blob size
+    are perception.py's, shared with the executor; placement tolerances are those of the
+    relation table, shared with the teacher and the generator."""
 
-    move_pixels: int = 6  # visible pixels of a block that must change for it to count as moved
-    move_fraction: float = 0.2  # ... and as a fraction of its visible area
     artifact_pixels: int = 8  # unexplained changed or off-palette pixels tolerated
-    artifact_mean_diff: float = 4.0  # mean |difference| outside objects (image noise)
+    artifact_sigmas: float = 6.0  # a pixel "changed" when it differs by this many noise sigmas ...
+    artifact_min_diff: float = 30.0  # ... and by at least this many grey levels
+    noise_ratio: float = 2.0  # the after image's noise may be this many times the before's ...
+    noise_margin: float = 2.5  # ... plus this (grey levels)
+    bleed_fraction: float = 0.35  # a block whose pixels are recoloured in place by this share: bleeding
     duplicate_units: float = 0.4  # gain in a colour's area, in unoccluded-block silhouettes
-    min_component_pixels: int = 6  # smaller colour specks are ignored
 
     def __post_init__(self):
-        for name, value in (("move_pixels", self.move_pixels), ("artifact_pixels", self.artifact_pixels),
-                            ("min_component_pixels", self.min_component_pixels)):
-            if value < 1:
-                raise ConfigError(f"PerceptionCriticConfig.{name} must be >= 1, got {value}")
-        for name, value in (("move_fraction", self.move_fraction), ("duplicate_units", self.duplicate_units),
-                            ("artifact_mean_diff", self.artifact_mean_diff)):
+        if self.artifact_pixels < 1:
+            raise ConfigError(f"PerceptionCriticConfig.artifact_pixels must be >= 1, got {self.artifact_pixels}")
+        for name in ("artifact_sigmas", "artifact_min_diff", "noise_ratio", "noise_margin", "bleed_fraction",
+                     "duplicate_units"):
+            value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"PerceptionCriticConfig.{name} must be > 0, got {value}")
 
@@ -62,6 +69,7 @@ class Finding:
 
     kind: str  # "artifact", "duplicate", "no_op", "wrong_object", "collateral", "wrong_place"
     text: str
+    hint: str = ""  # what the refined prompt adds for this fault
 
 
 class PerceptionCritic(Critic):
@@ -73,8 +81,6 @@ class PerceptionCritic(Critic):
         self.config = config or PerceptionCriticConfig()
 
     def critique(self, request: CritiqueRequest) -> Verdict:
-        from interleave_robot.sim_envs.language import PromptParseError, describe_subgoal, parse_instruction
-
         before = check_image(request.before_image, "before image")
         after = check_image(request.after_image, "after image")
         if before.shape != after.shape:
@@ -96,54 +102,69 @@ class PerceptionCritic(Critic):
         if not findings:
             return Verdict(success=True, reason=f"the {spec.get(subgoal.obj).words} moved as asked "
                                                 f"and nothing else changed")
-        return Verdict(success=False, refine_prompt=describe_subgoal(subgoal, spec),
+        return Verdict(success=False, refine_prompt=refined_prompt(subgoal, spec, findings),
                        reason="; ".join(f"{f.kind}: {f.text}" for f in findings))
 
 
+def refined_prompt(subgoal: Subgoal, spec: SceneSpec, findings: list[Finding]) -> str:
+    """The explicit wording of the subgoal, then what to do differently about the first fault.
+    The explicit sentence comes first, so the prompt parses back to the same subgoal."""
+    hint = next((f.hint for f in findings if f.hint), "")
+    return f"{describe_subgoal(subgoal, spec)} {hint}".strip()
+
+
 def scene_spec_of(request: CritiqueRequest) -> SceneSpec:
-    """The object list from Task.spec["scene"] (SceneSpec.to_dict()), a ConfigError if absent."""
-    if request.task is None or not request.task.spec or "scene" not in request.task.spec:
-        raise ConfigError("the perception critic needs request.task.spec['scene'] (the scene's object list)")
-    return SceneSpec.from_dict(request.task.spec["scene"])
+    """The object list from the request's scene inventory (ConfigError if there is none), at the
+    camera's image size."""
+    if not request.inventory:
+        raise ConfigError("the perception critic needs request.inventory (the scene's object list)")
+    try:
+        return spec_from_inventory(request.inventory, request.camera.width, request.camera.height)
+    except ValueError as exc:
+        raise ConfigError(f"the perception critic cannot use this scene inventory: {exc}") from None
 
 
-def judge(before: np.ndarray, after: np.ndarray, camera, subgoal, spec: SceneSpec,
+def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec: SceneSpec,
           config: PerceptionCriticConfig) -> list[Finding]:
     """Every fault visible between `before` and `after` for `subgoal`; empty if the step is right.
 
-    Blocks are told apart by colour; where two blocks share a colour (sort tasks) their
-    pixels are judged together, and the moved one is the component that left its place.
-    """
+    Blocks are told apart by colour; where two blocks share a colour their pixels are judged
+    together, and the moved one is the component that left its place."""
     colors = sorted({b.color for b in spec.blocks})
-    bin_colors = [b.color for b in spec.bins]
-    seg_before, seg_after = vision.segment(before, bin_colors), vision.segment(after, bin_colors)
-    masks_before = {c: seg_before.blocks[c] for c in colors}
-    masks_after = {c: seg_after.blocks[c] for c in colors}
-    bins_before, bins_after = seg_before.bins, seg_after.bins
-    findings = _artifacts(before, after, seg_before.off_palette, seg_after.off_palette,
-                          [*masks_before.values(), *masks_after.values(),
-                           *bins_before.values(), *bins_after.values()], config)
-    scenes = [_components(camera, masks, config) for masks in (masks_before, masks_after)]
-    findings += [Finding("duplicate", f"a second {_words(spec, c)} appeared") for c in colors
-                 if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
-
+    view = perception.compare(before, after, colors, [b.color for b in spec.bins])
     target = spec.get(subgoal.obj)
-    footprint = vision.dilate(masks_before[target.color] | masks_after[target.color], 2)
-    target_moved = _moved(masks_before[target.color], masks_after[target.color], None, config)
-    others = [_words(spec, c) for c in colors
-              if c != target.color and _moved(masks_before[c], masks_after[c], footprint, config)]
+    footprint = view.footprint(target.color)
+    bled = _bleeding(view, spec, target.color, footprint, config)
+    findings = _artifacts(view, config)
+    for color in bled:
+        findings.append(Finding("artifact", f"the {_words(spec, color)} is stained: its colour changed in place",
+                                "Draw every block in its own colour only, with clean edges."))
+    # Pixels a bleed recoloured are no block: they must not count as a second one.
+    stained = np.logical_or.reduce([view.blocks_before[c] for c in bled] + [np.zeros(before.shape[:2], bool)])
+    after_blocks = {c: m & ~stained for c, m in view.blocks_after.items()}
+    scenes = [_components(camera, masks) for masks in (view.blocks_before, after_blocks)]
+    findings += [Finding("duplicate", f"a second {_words(spec, c)} appeared",
+                         f"There must be exactly one {_words(spec, c)} in the image.") for c in colors
+                 if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
+    target_moved = view.moved(target.color)
+    others = [c for c in colors if c != target.color and c not in bled and view.moved(c, footprint)]
+    named = ", ".join(f"the {_words(spec, c)}" for c in others)
     if not target_moved:
         if others:
-            findings.append(Finding("wrong_object", f"the {', '.join(others)} moved instead of the {target.words}"))
+            findings.append(Finding("wrong_object", f"{named} moved instead of the {target.words}",
+                                    f"Move only the {target.words}; leave {named} where it is."))
         else:
-            findings.append(Finding("no_op", f"the {target.words} did not move"))
+            findings.append(Finding("no_op", f"the {target.words} did not move",
+                                    f"The {target.words} must visibly move to its new place."))
         return findings
     if others:
-        findings.append(Finding("collateral", f"the {', '.join(others)} moved too"))
-    problem = _placement(camera, subgoal, spec, scenes[1], masks_before[target.color],
-                         bins_before, bins_after)
+        findings.append(Finding("collateral", f"{named} moved too",
+                                f"Do not move or turn {named}: only the {target.words} changes."))
+    problem = _placement(camera, subgoal, spec, scenes[1], view)
     if problem:
-        findings.append(Finding("wrong_place", problem))
+        where = RELATIONS[subgoal.relation].explicit([spec.get(r).words for r in subgoal.reference])
+        findings.append(Finding("wrong_place", problem,
+                                f"It must end exactly {where}, not near it or short of it."))
     return findings
 
 
@@ -168,55 +189,109 @@ class _Components:
         return [k for k in self.blobs if k.startswith(color + "#")]
 
 
-def _components(camera, masks: dict[str, np.ndarray], config) -> _Components:
-    found = {f"{c}#{i}": blob for c, mask in masks.items()
-             for i, blob in enumerate(vision.blobs(mask, min_area=config.min_component_pixels))}
+def _components(camera, masks: dict[str, np.ndarray]) -> _Components:
+    found = {f"{c}#{i}": blob for c, mask in masks.items() for i, blob in enumerate(perception.blobs(mask))}
     heights = vision.block_heights(camera, found)
     units = {k: b.area / vision.silhouette_area(camera, vision.block_center_from_bottom(camera, b, heights[k]))
              for k, b in found.items()}
     return _Components(found, heights, units)
 
 
-def _artifacts(before, after, off_before, off_after, object_masks, config) -> list[Finding]:
-    new_off_palette = off_after & ~off_before
-    explained = vision.dilate(np.logical_or.reduce(object_masks), 2)
-    residual = np.abs(after.astype(np.int16) - before.astype(np.int16)).max(axis=-1)
-    outside = residual[~explained]
-    unexplained = int((outside > 40).sum())
+def _artifacts(view: perception.Comparison, config: PerceptionCriticConfig) -> list[Finding]:
+    """Changes no object explains, judged against the images' own noise."""
+    objects = np.logical_or.reduce([*view.blocks_before.values(), *view.blocks_after.values(),
+                                    *view.bins_before.values(), *view.bins_after.values(),
+                                    np.zeros(view.before.shape[:2], bool)])
+    h, w = objects.shape
+    m = perception.MAX_SHIFT + 1
+    inner = np.zeros((h, w), bool)
+    inner[m:h - m, m:w - m] = True  # a misregistered frame's edges are replicated, not seen
+    background = inner & ~ndimage.binary_dilation(objects, iterations=2)
     found = []
-    if int(new_off_palette.sum()) > config.artifact_pixels:
-        found.append(f"{int(new_off_palette.sum())} pixels of colours outside the scene's palette")
-    if unexplained > config.artifact_pixels:
-        found.append(f"{unexplained} changed pixels that no object explains")
-    elif outside.size and float(outside.mean()) > config.artifact_mean_diff:
-        found.append(f"image noise (mean change {float(outside.mean()):.1f} outside the objects)")
-    return [Finding("artifact", ", ".join(found))] if found else []
+    if background.sum() > 64:
+        before = view.before.astype(np.float32)
+        after = _match_colours(view.after.astype(np.float32), before, background)
+        d = (after - before)[background]
+        sigma = float(1.4826 * np.median(np.abs(d - np.median(d, axis=0)), axis=0).max())
+        # A pixel changed when it leaves the range of its 3x3 neighbourhood in the before image:
+        # edges that blur or a sub-pixel misregistration move are not changes.
+        lo = ndimage.minimum_filter(before, size=(3, 3, 1))
+        hi = ndimage.maximum_filter(before, size=(3, 3, 1))
+        excess = np.maximum(np.maximum(lo - after, after - hi), 0.0).max(axis=-1)
+        hot = (excess > max(config.artifact_sigmas * sigma, config.artifact_min_diff)) & background
+        hot = perception.clean(hot, 3, open_lines=False)
+        if int(hot.sum()) > config.artifact_pixels:
+            found.append(f"{int(hot.sum())} changed pixels that no object explains (noise sigma {sigma:.1f})")
+    # Blends of two blocks' colours at their shared edge are foreign hues too: only those away from objects count.
+    new_off = perception.clean(view.off_after & ~ndimage.binary_dilation(view.off_before, iterations=2)
+                               & ~ndimage.binary_dilation(objects, iterations=2) & inner, open_lines=False)
+    if int(new_off.sum()) > config.artifact_pixels:
+        found.append(f"{int(new_off.sum())} pixels of colours outside the scene's palette")
+    if view.noise_after > config.noise_ratio * view.noise_before + config.noise_margin:
+        found.append(f"image noise rose from {view.noise_before:.1f} to {view.noise_after:.1f}")
+    return [Finding("artifact", ", ".join(found), "Keep the image clean: no smudges, stains or noise.")] if found else []
 
 
-def _moved(before: np.ndarray, after: np.ndarray, exclude: np.ndarray | None, config) -> bool:
-    """Did the block(s) with these masks move? Pixels under `exclude` (the moved object's
-    footprint) are ignored: being covered or uncovered by it is not a move."""
-    if exclude is not None:
-        before, after = before & ~exclude, after & ~exclude
-    changed = int((before ^ after).sum())
-    visible = max(int(before.sum()), int(after.sum()), 1)
-    return changed >= config.move_pixels and changed >= config.move_fraction * visible
+def _match_colours(image: np.ndarray, reference: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`image` with each channel mapped linearly (gain, offset) onto `reference` over `where`:
+    an editor's colour and brightness shift is not a change of the scene."""
+    out = image.copy()
+    for c in range(3):
+        x, y = image[..., c][where], reference[..., c][where]
+        a = np.vstack([x, np.ones_like(x)]).T
+        (gain, offset), *_ = np.linalg.lstsq(a, y, rcond=None)
+        out[..., c] = gain * image[..., c] + offset
+    return out
 
 
-def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndarray,
-               bins_before, bins_after) -> str:
+def _bleeding(view: perception.Comparison, spec: SceneSpec, target_color: str, footprint: np.ndarray,
+              config: PerceptionCriticConfig) -> list[str]:
+    """Colours of the blocks whose pixels were recoloured in place (a colour bled onto them). A block that moved leaves table behind; a stained one stays unlike the
+    table (a bleed of a complementary colour is grey, not a hue: it is judged by distance
+    from the table's colour around the block, after the editor's colour shift is undone)."""
+    objects = np.logical_or.reduce([*view.blocks_before.values(), *view.blocks_after.values(),
+                                    np.zeros(view.before.shape[:2], bool)])
+    around = ~ndimage.binary_dilation(objects, iterations=2)
+    after = _match_colours(view.after.astype(np.float32), view.before.astype(np.float32), around)
+    bled = []
+    for color, before in view.blocks_before.items():
+        if color == target_color:
+            continue
+        before = before & ~footprint
+        area = int(before.sum())
+        if area < perception.MIN_BLOB_PIXELS:
+            continue
+        lost = before & ~ndimage.binary_dilation(view.blocks_after[color])
+        if lost.sum() < max(perception.MOVE_MIN_CHANGED, config.bleed_fraction * area):
+            continue
+        ring = around & ndimage.binary_dilation(before, iterations=8)
+        if ring.sum() < 8:
+            continue
+        table = np.median(after[ring], axis=0)
+        # Stained: unlike the table, and not simply another block in front (a block that moved there).
+        others = np.logical_or.reduce([m for c, m in view.blocks_after.items() if c != color])
+        stained = lost & (np.abs(after - table).max(axis=-1) > config.artifact_min_diff) \
+            & ~ndimage.binary_dilation(others)
+        remaining = int((view.blocks_after[color] & ~footprint).sum())
+        if stained.sum() >= max(perception.MOVE_MIN_CHANGED, config.bleed_fraction * area) \
+                and remaining >= config.bleed_fraction * area \
+                and not perception.block_moved(before, (view.blocks_after[color] & ~footprint) | stained):
+            bled.append(color)
+    return bled
+
+
+def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, view: perception.Comparison) -> str:
     """'' if the intended block's after position satisfies the relation, else why not.
 
-    The after scene's positions are estimated from the image (blocks through their support,
-    bins from their pale footprint) and judged by `placement.relation_holds`, the same
+    The after scene's positions are estimated from the (registered) image (blocks through
+    their support, bins from their pale footprint) and judged by the relation table, the same
     geometry the teacher and the generator use.
     """
-    from interleave_robot.sim_envs.placement import relation_holds
-
     target = spec.get(subgoal.obj)
     keys = after.of(target.color)
     if not keys:
         return f"the {target.words} is not visible in the after image"
+    target_before = view.blocks_before[target.color]
     # The moved block is the component that overlaps its colour's old pixels least.
     key = min(keys, key=lambda k: (after.blobs[k].mask & target_before).sum() / after.blobs[k].area)
     state = SceneState()
@@ -225,11 +300,10 @@ def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndar
     refs = [spec.get(r) for r in subgoal.reference]
     for ref in refs:
         if ref.kind == "bin":
-            # A bin is one region: specks of its tint elsewhere (shaded edges of another bin) are not it.
-            blob = vision.largest_blob(bins_before[ref.color] | bins_after[ref.color])
+            blob = perception.bin_blob(view.bins_before[ref.color] | view.bins_after[ref.color])
             if blob is None:
                 return f"the {ref.words} is not visible"
-            state.positions[ref.name] = _bin_center(camera, blob)
+            state.positions[ref.name] = list(perception.bin_center(camera, blob))
             # The bin's front wall hides the block's bottom edge: use its centroid on the bin floor.
             state.positions[target.name] = list(vision.block_center_from_blob(
                 camera, after.blobs[key], BIN_FLOOR_Z + BLOCK_HALF))
@@ -246,10 +320,3 @@ def _placement(camera, subgoal, spec, after: _Components, target_before: np.ndar
     where = RELATIONS[subgoal.relation].explicit([r.words for r in refs])
     return (f"the {target.words} is not {where} "
             f"(seen at {d[0]:+.1f}, {d[1]:+.1f}, {d[2]:+.1f} cm from the {refs[0].words})")
-
-
-def _bin_center(camera, blob: vision.Blob) -> list[float]:
-    """A bin's centre from its footprint's bottom row (the near wall's foot, on the table)."""
-    us = np.nonzero(blob.mask[blob.bottom])[0]
-    edge = vision.ray_plane_z(camera, float(us.mean()), blob.bottom + 0.5, 0.0)
-    return [float(edge[0]), float(edge[1] + BIN_HALF), 0.0]

@@ -23,7 +23,7 @@ import io
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 from scipy import ndimage
 
 MAX_STRENGTH = 3.0
@@ -107,3 +107,40 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     Image.fromarray(image).save(buffer, format="JPEG", quality=int(quality))
     buffer.seek(0)
     return np.asarray(Image.open(buffer).convert("RGB")).copy()
+
+
+def rotate_hue(image: np.ndarray, degrees: float) -> np.ndarray:
+    """Every pixel's hue turned by `degrees` (saturation and value kept)."""
+    rgb = image.astype(np.float32) / 255.0
+    mx, mn = rgb.max(axis=-1), rgb.min(axis=-1)
+    delta = mx - mn
+    safe = np.maximum(delta, 1e-6)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    hue = np.select([mx == r, mx == g], [((g - b) / safe) % 6.0, (b - r) / safe + 2.0], (r - g) / safe + 4.0)
+    hue = (hue + degrees / 60.0) % 6.0
+    sat = np.where(mx > 0, delta / np.maximum(mx, 1e-6), 0.0)
+    k = lambda n: (n + hue) % 6.0  # noqa: E731  (the standard HSV -> RGB form)
+    channels = [mx - mx * sat * np.clip(np.minimum(k(n), 4.0 - k(n)), 0.0, 1.0) for n in (5.0, 3.0, 1.0)]
+    return np.clip(np.rint(np.stack(channels, axis=-1) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _blur(image: np.ndarray, radius: float) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(radius))).copy()
+
+
+def _noise(image: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    noisy = image.astype(np.float32) + np.random.default_rng(seed).normal(0.0, sigma, image.shape)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+# Further degradations of an editor's output (issue 9's robustness test): name -> f(image, seed).
+PERTURBATIONS = {
+    "jpeg q75": lambda im, seed: jpeg(im, 75),
+    "blur radius 1": lambda im, seed: _blur(im, 1.0),
+    "shift 2 px": lambda im, seed: shift_image(im, 2, 2),
+    "hue +5 deg": lambda im, seed: rotate_hue(im, 5.0),
+    "hue -5 deg": lambda im, seed: rotate_hue(im, -5.0),
+    "brightness +5%": lambda im, seed: np.clip(np.rint(im * 1.05), 0, 255).astype(np.uint8),
+    "brightness -5%": lambda im, seed: np.clip(np.rint(im * 0.95), 0, 255).astype(np.uint8),
+    "noise sigma 2": lambda im, seed: _noise(im, 2.0, seed),
+}

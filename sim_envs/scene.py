@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from interleave_robot.types import CameraModel, SceneObject
+
 # Saturated, well-separated colours so classical segmentation is reliable (HSV hue apart).
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (0.85, 0.10, 0.10),
@@ -94,6 +96,17 @@ class SceneSpec:
     def from_dict(cls, data: dict) -> "SceneSpec":
         return cls(objects=[ObjectSpec(**o) for o in data["objects"]],
                    image_width=data["image_width"], image_height=data["image_height"])
+
+
+def inventory_of(spec: SceneSpec) -> list[SceneObject]:
+    """The scene's inventory (core SceneObject list): names, kinds, colours, shapes; no poses."""
+    return [SceneObject(o.name, o.kind, o.color, o.shape) for o in spec.objects]
+
+
+def spec_from_inventory(inventory, width: int, height: int) -> SceneSpec:
+    """A SceneSpec from an inventory (SceneObject list) and the camera's image size; ValueError
+    naming the problem for an entry the simulation has no such object for."""
+    return SceneSpec([ObjectSpec(o.name, o.kind, o.color, o.shape or "cube") for o in inventory], width, height)
 
 
 @dataclass
@@ -224,8 +237,6 @@ def camera_intrinsics(width: int, height: int, fovy_deg: float = CAMERA_FOVY) ->
 def camera_model(model, data, width: int, height: int, camera: str = CAMERA_NAME):
     """The core library's CameraModel (OpenCV convention) for a MuJoCo camera after mj_forward."""
     import mujoco
-
-    from interleave_robot.types import CameraModel
 
     cam_id = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
     fx, fy, cx, cy = camera_intrinsics(width, height, float(model.cam_fovy[cam_id]))

@@ -41,8 +41,8 @@ class SimGeneratorConfig:
     vagueness_gain: float = 1.0
     fault_weights: dict = field(default_factory=lambda: {name: 1.0 for name in FAULT_TYPES})
     settle_steps: int = 150  # 0.3 s of physics so stacked blocks come to rest
-    realism: float = 0.0  # editor effects on every image (realism.py); 0 = the pixel-exact re-render
-    subtle_fraction: float = 0.0  # share of wrong_place/collateral/artifact faults drawn in a subtle form
+    realism: float = 1.0  # editor effects on every image (realism.py); 0 = the pixel-exact re-render
+    subtle_fraction: float = 0.5  # share of wrong_place/collateral/artifact faults drawn in a subtle form
 
     def __post_init__(self):
         if not 0.0 <= self.realism <= MAX_STRENGTH:

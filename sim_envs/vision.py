@@ -23,9 +23,14 @@ PALETTE_HUES: dict[str, float] = {
     name: colorsys.rgb_to_hsv(*rgb)[0] * 360.0 for name, rgb in COLORS.items()}
 PALETTE_HUES["yellow"] = 57.0
 PALETTE_HUES["orange"] = 32.0
-HUE_TOLERANCE = 14.0  # degrees; orange/yellow, the closest pair, are ~22 degrees apart
-BLOCK_MIN_SAT = 0.6  # block faces measure 0.8-1.0
-BIN_SAT_RANGE = (0.15, 0.55)  # pale bins measure 0.23-0.35
+# Pixels go to the nearest palette hue within this; orange/yellow, the closest pair, are ~25
+# degrees apart and split at their midpoint. Wide enough for an editor's colour shifts and
+# JPEG's chroma noise on dark faces (measured: purple's shaded face wanders +-15 degrees).
+HUE_TOLERANCE = 24.0
+# Block faces measure 0.8-1.0 in a render; JPEG's chroma subsampling pulls small dark faces
+# down to ~0.5, pale bins measure 0.23-0.35 (0.2-0.4 after an editor's colour shifts).
+BLOCK_MIN_SAT = 0.55
+BIN_SAT_RANGE = (0.15, 0.55)
 # Pale tints shift hue with brightness (clipping): measured, orange 42-49, purple 280-298.
 BIN_HUES = {"red": 0.0, "orange": 46.0, "yellow": 60.0, "green": 126.0, "blue": 223.0, "purple": 289.0}
 BIN_HUE_TOLERANCE = 15.0  # pixels go to the nearest of the scene's own bin colours
@@ -60,7 +65,6 @@ def _hue_table(hues: tuple[float, ...], tolerance: float) -> np.ndarray:
 
 
 _BLOCK_TABLE = _hue_table(tuple(PALETTE_HUES.values()), HUE_TOLERANCE)
-_PALE_TABLE = _hue_table(tuple(BIN_HUES.values()), BIN_HUE_TOLERANCE / 2)
 
 
 @dataclass
@@ -69,7 +73,7 @@ class Segmentation:
 
     blocks: dict[str, np.ndarray]  # palette colour -> mask of saturated pixels of that hue
     bins: dict[str, np.ndarray]  # bin colour (of those asked for) -> mask of pale pixels
-    off_palette: np.ndarray  # coloured pixels of no block or bin hue (noise, blotches)
+    off_palette: np.ndarray  # saturated pixels of no palette hue (foreign colours)
 
 
 def segment(image: np.ndarray, bin_colors: list[str] = ()) -> Segmentation:
@@ -87,7 +91,8 @@ def segment(image: np.ndarray, bin_colors: list[str] = ()) -> Segmentation:
         table = _hue_table(tuple(BIN_HUES[c] for c in bin_colors), BIN_HUE_TOLERANCE)
         pale_label = np.where(pale, table[degree], -1)
         bins = {c: pale_label == i for i, c in enumerate(bin_colors)}
-    off = (saturated & (_BLOCK_TABLE[degree] < 0)) | (pale & (_PALE_TABLE[degree] < 0))
+    # Foreign colours are judged on saturated pixels only: pale ones are mostly blends at edges.
+    off = saturated & (_BLOCK_TABLE[degree] < 0)
     return Segmentation(blocks, bins, off)
 
 
@@ -252,7 +257,7 @@ def _rests_on(camera, upper: Blob, lower: Blob, lower_z: float, tol: float) -> b
     """Does `upper` sit on `lower` (whose centre is at lower_z)? Its blob must touch the lower
     blob from above, and both front-bottom edges must give the same x, y."""
     cols = np.nonzero(upper.mask[upper.bottom])[0]
-    below = lower.mask[upper.bottom + 1:upper.bottom + 3, :]
+    below = lower.mask[upper.bottom + 1:upper.bottom + 5, :]  # edges of re-encoded images may leave a gap
     if below.size == 0 or not below[:, cols].any():
         return False
     a = block_center_from_bottom(camera, upper, lower_z + 2 * BLOCK_HALF)

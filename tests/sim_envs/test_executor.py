@@ -78,8 +78,9 @@ def test_wrong_object_in_the_image_fails_with_reason(make_env):
     subgoal = goal_of(task.spec)[0]
     other = next(b.name for b in base.scene_spec.blocks if b.name not in (subgoal.obj, *subgoal.reference))
     wrong = _subgoal_image(env, Subgoal(other, subgoal.relation, subgoal.reference))
+    obs, info = env.step(np.array([0.0, 0.0, 0.0, -1.0], np.float32))[::4]  # the latest obs/info: no look step
     before = base.state()
-    result = SubgoalExecutor().execute(env, wrong, describe_subgoal(subgoal, base.scene_spec))
+    result = SubgoalExecutor().execute(env, wrong, describe_subgoal(subgoal, base.scene_spec), obs, info)
     assert not result.success
     assert result.reason.startswith("wrong object")
     assert result.env_steps == 0 and base.state().positions == before.positions

@@ -14,7 +14,7 @@ from interleave_robot.sim_envs.faults import FAULT_TYPES  # noqa: E402
 from interleave_robot.sim_envs.language import describe_subgoal, natural_phrases, parse_instruction  # noqa: E402
 from interleave_robot.sim_envs.perception_critic import PerceptionCritic, PerceptionCriticConfig  # noqa: E402
 from interleave_robot.sim_envs.placement import apply_subgoal  # noqa: E402
-from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot, camera_model  # noqa: E402
+from interleave_robot.sim_envs.scene import SceneSpec, SimSnapshot, camera_model, inventory_of  # noqa: E402
 from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator  # noqa: E402
 from interleave_robot.sim_envs.tasks import goal_of, sample_task  # noqa: E402
 
@@ -26,10 +26,11 @@ CASES = [("stack", 3), ("sort", 1), ("line", 2), ("pick_place", 4)]
 
 
 def _generator(fault: str) -> SimulatedGenerator:
+    """The generator forced to one fault type in its gross form, with editor realism on (the default)."""
     if fault == "none":
         return SimulatedGenerator(SimGeneratorConfig(fault_rate=0.0))
     weights = {name: float(name == fault) for name in FAULT_TYPES}
-    return SimulatedGenerator(SimGeneratorConfig(fault_rate=1.0, fault_weights=weights))
+    return SimulatedGenerator(SimGeneratorConfig(fault_rate=1.0, fault_weights=weights, subtle_fraction=0.0))
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +52,22 @@ def steps():
     return found
 
 
+HINTS: dict[str, set] = {}  # fault -> refined-prompt endings seen (filled by the test below)
+
+
 @pytest.mark.parametrize("fault", ("none",) + FAULT_TYPES)
 def test_catches_each_fault_type_of_the_generator(steps, fault):
     generator = _generator(fault)
     critic = PerceptionCritic()
     seen = []
+    hints = HINTS
     for task, spec, before, snapshot, subgoal, camera in steps:
         prompt = describe_subgoal(subgoal, spec)
         result = generator.generate(GenerationRequest(prompt=prompt, seed=7, source_image=before,
                                                       source_state=snapshot))
         truth = result.metadata["fault"]  # a fault that cannot apply falls back (recorded)
         instruction = natural_phrases(subgoal, spec)[0]
-        verdict = critic.critique(CritiqueRequest(before, result.image, instruction, prompt, task=task,
+        verdict = critic.critique(CritiqueRequest(before, result.image, instruction, prompt, inventory=inventory_of(spec),
                                                   camera=camera))
         seen.append(truth)
         if truth == "none":
@@ -71,11 +76,20 @@ def test_catches_each_fault_type_of_the_generator(steps, fault):
             continue
         assert not verdict.success, (task.family, truth)
         assert verdict.reason.startswith(truth + ":"), (task.family, truth, verdict.reason)
-        # The refined prompt is the explicit wording of the same subgoal.
-        assert verdict.refine_prompt == describe_subgoal(subgoal, spec)
-        assert parse_instruction(verdict.refine_prompt, spec).explicitness == 1.0
+        # The refined prompt is the explicit wording of the same subgoal, then a hint about this fault.
+        assert verdict.refine_prompt.startswith(describe_subgoal(subgoal, spec))
+        assert verdict.refine_prompt != describe_subgoal(subgoal, spec)
+        assert parse_instruction(verdict.refine_prompt, spec).to_dict() == {**subgoal.to_dict(), "explicitness": 1.0}
+        hints.setdefault(truth, set()).add(verdict.refine_prompt[len(describe_subgoal(subgoal, spec)):])
     generator.close()
     assert fault in seen  # the fault did apply in at least one scene
+
+
+def test_refined_prompt_depends_on_the_fault():
+    """Each fault type gets its own advice (the test above ran first and collected them)."""
+    assert len(HINTS) >= 5, HINTS
+    endings = [next(iter(v)) for v in HINTS.values()]
+    assert len(set(endings)) == len(endings), HINTS
 
 
 def test_off_palette_blotch_is_an_artifact(steps):
@@ -86,7 +100,7 @@ def test_off_palette_blotch_is_an_artifact(steps):
                                                  source_state=snapshot)).image
     generator.close()
     patched = with_artifact(right, np.random.default_rng(0), "patch")
-    verdict = PerceptionCritic().critique(CritiqueRequest(before, patched, prompt, prompt, task=task, camera=camera))
+    verdict = PerceptionCritic().critique(CritiqueRequest(before, patched, prompt, prompt, inventory=inventory_of(spec), camera=camera))
     assert not verdict.success and verdict.reason.startswith("artifact:")
     assert "outside the scene's palette" in verdict.reason
 
@@ -94,7 +108,7 @@ def test_off_palette_blotch_is_an_artifact(steps):
 def test_unparseable_instruction_is_a_rejection_with_reason(steps):
     task, spec, before, *_, camera = steps[0]
     verdict = PerceptionCritic().critique(CritiqueRequest(before, before, "make it nice", "do something",
-                                                          task=task, camera=camera))
+                                                          inventory=inventory_of(spec), camera=camera))
     assert not verdict.success and verdict.reason.startswith("unparsed:")
 
 
@@ -102,21 +116,23 @@ def test_bad_inputs_are_typed_errors(steps):
     task, spec, before, *_, camera = steps[0]
     critic = PerceptionCritic()
     prompt = "Put the red block on the blue block."
+    inventory = inventory_of(spec)
     with pytest.raises(ConfigError, match="camera"):
-        critic.critique(CritiqueRequest(before, before, prompt, prompt, task=task, camera=None))
-    with pytest.raises(ConfigError, match="scene"):
-        critic.critique(CritiqueRequest(before, before, prompt, prompt, task=None, camera=camera))
+        critic.critique(CritiqueRequest(before, before, prompt, prompt, inventory=inventory, camera=None))
+    with pytest.raises(ConfigError, match="inventory"):
+        critic.critique(CritiqueRequest(before, before, prompt, prompt, camera=camera))
     with pytest.raises(ConfigError, match="differ in size"):
-        critic.critique(CritiqueRequest(before, before[:64], prompt, prompt, task=task, camera=camera))
+        critic.critique(CritiqueRequest(before, before[:64], prompt, prompt, inventory=inventory, camera=camera))
     with pytest.raises(ValueError, match="uint8"):
-        critic.critique(CritiqueRequest(before.astype(np.float32), before, prompt, prompt, task=task, camera=camera))
-    with pytest.raises(ConfigError, match="move_fraction"):
-        PerceptionCriticConfig(move_fraction=0)
+        critic.critique(CritiqueRequest(before.astype(np.float32), before, prompt, prompt, inventory=inventory,
+                                        camera=camera))
+    with pytest.raises(ConfigError, match="bleed_fraction"):
+        PerceptionCriticConfig(bleed_fraction=0)
 
 
 def test_registered_as_perception():
-    critic = CRITICS.build("perception", {"move_pixels": "8"})
-    assert isinstance(critic, PerceptionCritic) and critic.config.move_pixels == 8
+    critic = CRITICS.build("perception", {"artifact_pixels": "12"})
+    assert isinstance(critic, PerceptionCritic) and critic.config.artifact_pixels == 12
 
 
 def test_neighbouring_pale_bins_do_not_shift_each_other():
@@ -139,8 +155,8 @@ def test_neighbouring_pale_bins_do_not_shift_each_other():
     for subgoal in goal_of(task.spec):
         prompt = natural_phrases(subgoal, spec)[0]
         result = generator.generate(GenerationRequest(prompt=prompt, seed=0, source_image=image, source_state=state))
-        verdict = critic.critique(CritiqueRequest(image, result.image, prompt, prompt, task=task,
-                                                  camera=observation.camera))
+        verdict = critic.critique(CritiqueRequest(image, result.image, prompt, prompt,
+                                                  inventory=observation.inventory, camera=observation.camera))
         assert verdict.success, verdict.reason
         image, state = result.image, result.state
     generator.close()
