@@ -54,7 +54,7 @@ def main() -> None:
     request = GenerationRequest(prompt=prompt, seed=0, source_image=obs.image, source_state=obs.state)
     after = generator.generate(request).image
     critic = PerceptionCritic()
-    critique = CritiqueRequest(obs.image, after, prompt, prompt, task=task, camera=obs.camera)
+    critique = CritiqueRequest(obs.image, after, prompt, prompt, inventory=obs.inventory, camera=obs.camera)
 
     t_seg = _per_call(lambda: vision.color_masks(obs.image), n)
     t_critic = _per_call(lambda: critic.critique(critique), n)
