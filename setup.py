@@ -72,12 +72,13 @@ setup(
     "ROS 2 nodes, a MuJoCo harness and critic training in simulation.",
     packages=packages,
     package_dir=package_dir,
-    package_data={PACKAGE: ["templates/*.txt"]},
+    package_data={PACKAGE: ["templates/*.txt"],
+                  f"{PACKAGE}.ros_nodes": ["interfaces/interleave_robot_interfaces/msg/*.msg"]},  # Subgoal.msg
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*_launch.py")),
-        (f"share/{PACKAGE}/config", glob("launch/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("launch/*.yaml") + glob("launch/*.xml")),
     ],
     python_requires=">=3.10",
     install_requires=CORE,

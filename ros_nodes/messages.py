@@ -12,8 +12,10 @@ the element-by-element sequence code but ~200x faster for a 640x480 image (~0.25
 of ~45 ms), and reading gives back `bytes` that numpy views without per-element work.
 Values of such fields are bytes-like (bytes, bytearray, memoryview, a 1-D uint8 array).
 
-Importing this module imports cyclonedds (light: ctypes over the bundled C library); the
-rest of interleave_robot never imports it at top level.
+Importing this module imports cyclonedds at module level, the one exception to the
+function-level rule for heavy stacks: the structs are IdlStruct classes. It is light (ctypes
+over the bundled C library), and only the DDS edge imports this module; the rest of
+interleave_robot never imports cyclonedds at top level.
 """
 # No `from __future__ import annotations`: Cyclone resolves field annotations at runtime.
 
@@ -108,23 +110,15 @@ class Subgoal(IdlStruct, typename="interleave_robot_interfaces::msg::dds_::Subgo
     flag_reason: str = ""
 
 
-# The .msg definition (ros_nodes/interfaces/interleave_robot_interfaces/msg/Subgoal.msg, which
-# colcon builds), kept here too so installed copies without the interfaces folder can register
-# it in rosbags; a test checks that the two are identical.
+# The one definition of Subgoal is the .msg file colcon builds (ros_nodes/interfaces/); rosbags
+# reads that file too (register_custom_types), and a test checks the struct above against it.
+# Installed as package data beside this module (setup.py package_data).
 SUBGOAL_MSG_PATH = Path(__file__).parent / "interfaces" / "interleave_robot_interfaces" / "msg" / "Subgoal.msg"
-SUBGOAL_MSG = """\
-# One accepted step of a guidance run: the subgoal image together with its text, so that a
-# consumer never has to pair /interleave/subgoal/image with /interleave/subgoal/text.
-std_msgs/Header header
-string task_id
-uint32 step_index      # 1-based position in the plan
-uint32 num_steps
-string instruction     # the text shown to the robot/user
-string prompt          # the prompt whose image was accepted
-sensor_msgs/Image image
-bool flagged           # accepted without the critic's approval
-string flag_reason
-"""
+
+
+def subgoal_definition() -> str:
+    """The text of Subgoal.msg."""
+    return SUBGOAL_MSG_PATH.read_text(encoding="utf-8")
 
 
 # ROS 2 type name (as rosbags, ros2 topic and MCAP schemas spell it) -> our struct.
@@ -145,7 +139,7 @@ def register_custom_types(typestore) -> None:
 
     name = "interleave_robot_interfaces/msg/Subgoal"
     if name not in typestore.types:
-        typestore.register(get_types_from_msg(SUBGOAL_MSG, name))
+        typestore.register(get_types_from_msg(subgoal_definition(), name))
 
 
 def ros_type_name(msg_type: type) -> str:

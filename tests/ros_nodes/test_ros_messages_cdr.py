@@ -79,10 +79,15 @@ def test_wire_type_names_follow_ros2():
     assert Subgoal.__idl_typename__ == "interleave_robot_interfaces::msg::dds_::Subgoal_"
 
 
-def test_subgoal_definition_matches_the_interfaces_package():
-    from interleave_robot.ros_nodes.messages import SUBGOAL_MSG, SUBGOAL_MSG_PATH
+def test_subgoal_struct_follows_the_msg_file():
+    """One definition (Subgoal.msg); the Cyclone struct's fields are its fields, in order."""
+    import dataclasses
 
-    assert SUBGOAL_MSG_PATH.read_text() == SUBGOAL_MSG
+    from interleave_robot.ros_nodes.messages import Subgoal, subgoal_definition
+
+    fields = [line.split("#")[0].split() for line in subgoal_definition().splitlines()]
+    names = [f[1] for f in fields if len(f) == 2]
+    assert names == [f.name for f in dataclasses.fields(Subgoal)]
 
 
 def test_image_data_reads_back_as_bytes():
