@@ -68,8 +68,22 @@ def aggregate(rows: list[dict]) -> list[dict]:
         if config["loop"] == "closed" and open_key in outcome:
             row["mcnemar_p_vs_open_loop"] = _p(mcnemar_paired(outcome[key], outcome[open_key]))
             row["paired_vs_open_loop"] = mcnemar_paired(outcome[key], outcome[open_key])
+        row["judge_by_fault"] = _judge_by_fault(rs)
         table.append(row)
     return table
+
+
+def _judge_by_fault(rows: list[dict]) -> dict:
+    """{ground-truth fault of the accepted image: {"images", "judged_right"}}: how the judge sees each fault."""
+    counts: dict[str, dict] = {}
+    for r in rows:
+        for fault, verdict in zip(r.get("accepted_faults") or [], r.get("judge") or []):
+            if fault in ("?", "missing"):
+                continue
+            entry = counts.setdefault(fault, {"images": 0, "judged_right": 0})
+            entry["images"] += 1
+            entry["judged_right"] += bool(verdict.get("right"))
+    return dict(sorted(counts.items()))
 
 
 def _p(test: dict) -> float:

@@ -9,10 +9,12 @@ For one accepted image of one step it renders, with the simulator, the scene the
 wants after that step (the goal relation applied to the exact state before the step,
 settled by physics) and compares perception's estimate of both images: per block colour,
 the colour's pixels (vision.segment, the perception the critic and executor use), their
-centroid and their area. The image is right when every colour sits where the goal scene
+centroid and their area, cleaned of blended edges by the shared perception module
+(perception.py, as the critic and the executor do). The image is right when every colour sits where the goal scene
 has it (within `tolerance_px`, scaled to the image size) with a similar pixel count: the
 intended change was made and nothing else changed. A wrong block moved, a block short of
-its target, a bystander nudged, a duplicated or missing block all show; what does not is a
+its target, a bystander nudged, a duplicated or missing block, blotches of colours no object
+has all show; what does not is a
 change invisible to perception, which is why `bench` also reports, for the simulated
 generator, the judge's agreement with the exact ground truth (its fault labels).
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from interleave_robot.errors import ConfigError
-from interleave_robot.sim_envs import vision
+from interleave_robot.sim_envs import perception, vision
 from interleave_robot.sim_envs.placement import apply_subgoal
 from interleave_robot.sim_envs.scene import SceneSpec, SceneState
 
@@ -35,6 +37,8 @@ class JudgeConfig:
     tolerance_px: float = 3.0  # centroid distance allowed per colour (at 128 px)
     area_ratio: float = 2.5  # pixel counts may differ by this factor (blur and JPEG thin small blocks)
     min_area: int = 6  # fewer pixels than this (at 128 px) count as "colour absent"
+    blotch_pixels: int = 12  # pixels far from the goal scene's colour, away from block edges: artifacts
+    blotch_level: float = 60.0  # ... by more than this (grey levels, any channel)
 
     def __post_init__(self):
         if not self.tolerance_px > 0 or not self.area_ratio >= 1 or self.min_area < 1:
@@ -75,41 +79,30 @@ class SimulationJudge:
         self._renderer.close()
 
 
-def registration(image: np.ndarray, reference: np.ndarray, reach: int = 6) -> tuple[int, int]:
-    """The whole-frame shift (dx, dy) that best aligns `image` to `reference` (phase correlation
-    of the grey images, searched within `reach` px): an editor's misregistration, which moves
-    every object alike and is not a scene change."""
-    a = image.astype(np.float64).mean(axis=2)
-    b = reference.astype(np.float64).mean(axis=2)
-    a, b = a - a.mean(), b - b.mean()
-    cross = np.fft.fft2(a) * np.conj(np.fft.fft2(b))
-    corr = np.fft.ifft2(cross / np.maximum(np.abs(cross), 1e-9)).real
-    best, shift = -np.inf, (0, 0)
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            value = corr[dy % corr.shape[0], dx % corr.shape[1]]
-            if value > best:
-                best, shift = value, (dx, dy)
-    return shift
-
-
 def compare(image: np.ndarray, goal: np.ndarray, spec: SceneSpec, config: JudgeConfig) -> JudgeVerdict:
     """Perception's estimate of `image` against the goal render, colour by colour, after undoing
-    the image's whole-frame misregistration."""
-    dx, dy = registration(image, goal)
+    the image's whole-frame misregistration (perception.register: an editor's shift moves every
+    object alike and is not a scene change)."""
+    image = perception.align(image, perception.register(goal, image))
     scale = image.shape[1] / REFERENCE_SIZE
     tolerance, min_area = config.tolerance_px * scale, max(1, int(round(config.min_area * scale * scale)))
     colors = sorted({b.color for b in spec.blocks})
     seen, wanted = vision.segment(image).blocks, vision.segment(goal).blocks
     problems = []
+    blotches = _blotches(image, goal, [wanted[c] | seen[c] for c in colors], min_area, config.blotch_level)
+    if blotches > config.blotch_pixels * scale * scale:
+        problems.append(f"{blotches} px differ strongly from the goal scene away from block edges (artifacts)")
     for color in colors:
-        have, want = vision.merged_blob(seen[color], min_area), vision.merged_blob(wanted[color], min_area)
+        # Cleaned as the critic and executor clean them: blended edges between two blocks
+        # (orange beside green reads yellow after blur and JPEG) are not a block.
+        have = vision.merged_blob(perception.clean(seen[color], min_area), min_area)
+        want = vision.merged_blob(perception.clean(wanted[color], min_area), min_area)
         if want is None and have is None:
             continue
         if have is None or want is None:
             problems.append(f"{color}: {'missing' if have is None else 'present where the goal scene has none'}")
             continue
-        off = float(np.hypot(have.u - dx - want.u, have.v - dy - want.v))
+        off = float(np.hypot(have.u - want.u, have.v - want.v))
         ratio = max(have.area, want.area) / max(min(have.area, want.area), 1)
         if off > tolerance:
             problems.append(f"{color}: {off:.1f} px from the goal scene's position")
@@ -118,3 +111,17 @@ def compare(image: np.ndarray, goal: np.ndarray, spec: SceneSpec, config: JudgeC
     if problems:
         return JudgeVerdict(False, "; ".join(problems))
     return JudgeVerdict(True, "every block where the goal scene has it")
+
+
+def _blotches(image: np.ndarray, goal: np.ndarray, block_masks: list[np.ndarray], min_area: int,
+              level: float = 60.0) -> int:
+    """Pixels whose colour is far (> `level` in some channel) from the goal scene's, in regions of
+    at least `min_area`, ignoring a 2 px band around block edges (where blur and a sub-pixel
+    misregistration legitimately differ): smudges, blotches, colour bled onto a neighbour."""
+    from scipy import ndimage
+
+    diff = np.abs(image.astype(np.int16) - goal.astype(np.int16)).max(axis=-1) > level
+    edges = np.zeros(diff.shape, bool)
+    for mask in block_masks:
+        edges |= ndimage.binary_dilation(mask, iterations=2) & ~ndimage.binary_erosion(mask, iterations=2)
+    return int(perception.clean(diff & ~edges, min_area, open_lines=True).sum())

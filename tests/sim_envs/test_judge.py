@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from interleave_robot.sim_envs.judge import SimulationJudge, compare, registration
+from interleave_robot.sim_envs import perception
+from interleave_robot.sim_envs.judge import SimulationJudge, compare
 from interleave_robot.sim_envs.scene import SimSnapshot
 from interleave_robot.sim_envs.sim_generator import SimGeneratorConfig, SimulatedGenerator
 from interleave_robot.sim_envs.tasks import goal_of
@@ -52,7 +53,7 @@ def test_correct_images_are_right(judge, seed, realism):
     assert verdict.right, verdict.reason
 
 
-@pytest.mark.parametrize("fault", ["wrong_object", "wrong_place", "no_op", "duplicate"])
+@pytest.mark.parametrize("fault", ["wrong_object", "wrong_place", "no_op", "duplicate", "artifact"])
 def test_gross_faults_are_wrong(judge, fault):
     wrong = 0
     for seed in SEEDS:
@@ -67,6 +68,6 @@ def test_misregistration_is_not_a_scene_change(judge):
     out, spec, state, subgoal = _generate(None, SEEDS[0])
     goal = judge.goal_image(spec, state, subgoal)
     shifted = np.roll(out.image, (2, -3), axis=(0, 1))
-    assert registration(shifted, goal) == (-3, 2)
+    assert perception.register(goal, shifted) == (-3, 2)
     assert compare(shifted, goal, spec, judge.config).right
     assert not judge.score(out.image[:64, :64], spec, state, subgoal).right  # wrong size: wrong, with the reason
