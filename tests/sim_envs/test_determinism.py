@@ -32,3 +32,16 @@ def test_same_seed_same_episode(runner):
     assert a.to_dict() | {"seconds": 0} == b.to_dict() | {"seconds": 0}
     assert np.array_equal(a.final_image, b.final_image)
     assert a.attempt_faults  # the fault model was exercised
+
+
+def test_same_seed_same_episode_in_both_loops_and_fresh_runners():
+    from interleave_robot.sim_envs.episode import EpisodeRunner
+
+    for loop in ("closed", "open"):
+        config = EpisodeConfig(family="sort", seed=5002, fault_rate=0.5, steps=2, loop=loop, execution_noise=0.005)
+        results = []
+        for _ in range(2):  # a fresh runner each time: nothing carried over between episodes
+            with EpisodeRunner() as runner:
+                results.append(runner.run(config).to_dict() | {"seconds": 0})
+        assert results[0] == results[1]
+        assert results[0]["loop"] == loop and results[0]["seed"] == 5002
