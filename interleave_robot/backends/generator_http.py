@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 
 from interleave_robot.agents import Generator
-from interleave_robot.backends.http_call import HTTPCaller, TransportError
+from interleave_robot.backends.http_call import HTTPCaller, TransportError, check_url
 from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, ImageError, redact
 from interleave_robot.images import image_from_base64, image_to_base64
 from interleave_robot.types import GenerationRequest, GenerationResult
@@ -52,6 +52,9 @@ class HTTPGeneratorConfig:
         for url in self.endpoints:
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"http generator: endpoint must start with http:// or https://, got {url!r}")
+            problem = check_url(url, "http generator: endpoint")
+            if problem:
+                raise ConfigError(problem)
         self.endpoints = [url.rstrip("/") for url in self.endpoints]
         timeouts = {"timeout_s": self.timeout_s, "connect_timeout_s": self.connect_timeout_s,
                     "health_timeout_s": self.health_timeout_s}

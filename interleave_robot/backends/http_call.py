@@ -27,6 +27,20 @@ from interleave_robot.deadlines import SocketDeadlines
 DEADLINES = SocketDeadlines("http-call-deadlines")  # one watchdog thread for every client in the process
 
 
+def check_url(url: str, what: str) -> str | None:
+    """The reason `url` is not an http(s) URL with a host and a valid port, or None when it is."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError for a port out of range or not a number
+    except ValueError as exc:
+        return f"{what} {url!r} is not a valid URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{what} must be http://HOST[:PORT]/... or https://..., got {url!r}"
+    if port == 0:
+        return f"{what} {url!r} has port 0"
+    return None
+
+
 class TransportError(Exception):
     """The request did not complete; `kind` is "connect", "timeout" or "io"."""
 

@@ -16,7 +16,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from interleave_robot.backends.http_call import HTTPCaller, TransportError
+from interleave_robot.backends.http_call import HTTPCaller, TransportError, check_url
 from interleave_robot.errors import BackendError, BackendTimeoutError, ConfigError, redact
 from interleave_robot.images import image_to_base64
 from interleave_robot.backends.vlm_base import ChatMessage, VLMChat
@@ -53,6 +53,9 @@ class OpenAIVLMConfig:
             raise ConfigError("openai VLM: option 'model' (the served model name) is required")
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"openai VLM: base_url must start with http:// or https://, got {self.base_url!r}")
+        problem = check_url(self.base_url, "openai VLM: base_url")
+        if problem:
+            raise ConfigError(problem)
         if self.response_format not in RESPONSE_FORMATS:
             raise ConfigError(f"openai VLM: response_format must be one of {', '.join(RESPONSE_FORMATS)}, "
                               f"got {self.response_format!r}")

@@ -234,3 +234,13 @@ def test_no_traceback_logged_for_transport_failures(raw, scene, caplog):
         with pytest.raises(BackendError):
             gen.generate(GenerationRequest("p", i, scene))
     assert not [r for r in caplog.records if r.exc_info]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://:8000", "http://127.0.0.1:abc", "http://[::1"])
+def test_malformed_endpoint_urls_are_config_errors(url):
+    from interleave_robot.errors import ConfigError
+
+    with pytest.raises(ConfigError):
+        client(url)
+    with pytest.raises(ConfigError):
+        VLM_BACKENDS.build("openai", {"base_url": url + "/v1", "model": "m"})
