@@ -4,7 +4,7 @@ Two server processes run at once, serving an instant generator (the scripted "ec
 64x64 image): "old" is GeneratorServer built with the parameters the server had before
 issue 8 (listen backlog 5, no cap on connections or concurrent requests, no request
 deadline); "new" is the default ServerOptions (backlog 128, 256 connections, 8 concurrent
-requests with 503 + Retry-After past them, 30 s request deadline). The old behaviour is
+requests with 503 + Retry-After past them, 10 s header and 30 s body deadlines). The old behaviour is
 reachable only here, by constructing the server with those parameters.
 
 For each concurrency C (1, 8, 64, 200) C client threads start together at a barrier and each
@@ -32,7 +32,7 @@ from collections import Counter
 import numpy as np
 
 OLD = {"backlog": 5, "max_connections": 1_000_000, "max_concurrent_requests": 1_000_000,
-       "queue_timeout_s": 1e9, "request_timeout_s": 1e9}
+       "queue_timeout_s": 1e9, "header_timeout_s": 1e9, "request_timeout_s": 1e9}
 
 
 def serve(kind: str) -> None:

@@ -22,8 +22,9 @@ Bounds (ServerOptions), so that no client can exhaust the host:
   decoded, generated, encoded); others wait up to `queue_timeout_s` for a slot, then get 503
   with `Retry-After`. The body is read only once a slot is held, so memory is bounded by
   slots x max_request_bytes, and the token is checked before that;
-- a whole-request deadline (`request_timeout_s`) from waiting for the request line to the
-  last body byte, and again for writing the answer: a client trickling bytes gets 408;
+- deadlines for the whole request line and headers (`header_timeout_s`, also the keep-alive
+  idle time), for the whole body once a slot is held, and for writing the answer
+  (`request_timeout_s` each): a client trickling bytes gets 408;
 - `max_pixels` decoded pixels per image, checked from the image header before decoding.
 A misbehaving client costs one log line, never a traceback.
 """
@@ -76,7 +77,8 @@ class ServerOptions:
     max_connections: int = 256  # open connections (one thread each); past it: 503 and close
     max_concurrent_requests: int = 8  # /edit requests being read, decoded and generated at once
     queue_timeout_s: float = 10.0  # how long a request waits for a slot before 503
-    request_timeout_s: float = 30.0  # whole request (and, separately, whole answer) deadline
+    header_timeout_s: float = 10.0  # request line and headers (and keep-alive idle time); clients send them at once
+    request_timeout_s: float = 30.0  # whole body, and (separately) whole answer
     socket_timeout_s: float = 60.0  # one read or write on a connection
     retry_after_s: int = 1  # the Retry-After of a 503
 
@@ -89,7 +91,7 @@ class ServerOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
-        for name in ("queue_timeout_s", "request_timeout_s", "socket_timeout_s"):
+        for name in ("queue_timeout_s", "header_timeout_s", "request_timeout_s", "socket_timeout_s"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
@@ -236,9 +238,9 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
             self._logged = True
 
         def handle_one_request(self):
-            # The deadline covers waiting for the request line (keep-alive idle time), the headers and,
-            # re-armed once a slot is held, the body; SHUT_RD leaves the socket writable for the 408.
-            self.server.deadlines.arm(self.connection, options.request_timeout_s, socket.SHUT_RD)
+            # The deadline covers waiting for the request line (keep-alive idle time) and the headers; the
+            # body gets its own once a slot is held. SHUT_RD leaves the socket writable for the 408.
+            self.server.deadlines.arm(self.connection, options.header_timeout_s, socket.SHUT_RD)
             self._logged = False
             try:
                 super().handle_one_request()
@@ -279,7 +281,7 @@ def _make_handler(generator: Generator, name: str, options: ServerOptions) -> ty
             if not self.server.deadlines.expired(self.connection):
                 return False
             self.close_connection = True
-            self._error(408, f"request not received within {options.request_timeout_s:g} s")
+            self._error(408, f"request headers not received within {options.header_timeout_s:g} s")
             return True
 
         def _authorised(self) -> bool:

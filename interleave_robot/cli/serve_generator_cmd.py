@@ -28,8 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open connections at most (one thread each); past it: 503 (default 256)")
     parser.add_argument("--max-concurrent", type=int, default=8,
                         help="/edit requests processed at once; others wait, then get 503 (default 8)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a client has to send a request's line and headers (default 10)")
     parser.add_argument("--request-timeout", type=float, default=30.0,
-                        help="seconds a client has to send one whole request (default 30)")
+                        help="seconds a client has to send a request's body, and to read the answer (default 30)")
 
 
 def _request_bytes(mb: float) -> int:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     options = ServerOptions(host=args.host, port=args.port, token=token,
                             max_request_bytes=_request_bytes(args.max_request_mb),
                             max_connections=args.max_connections, max_concurrent_requests=args.max_concurrent,
-                            request_timeout_s=args.request_timeout)
+                            header_timeout_s=args.header_timeout, request_timeout_s=args.request_timeout)
     generator = GENERATORS.build(args.generator, parse_key_values(args.generator_opt))
     try:
         try:

@@ -87,7 +87,7 @@ def test_serve_generator_max_request_mb_is_validated(capsys, value):
 
 @pytest.mark.parametrize("flag, value, message", [
     ("--max-connections", "0", "max_connections"), ("--max-concurrent", "-3", "max_concurrent_requests"),
-    ("--request-timeout", "nan", "request_timeout_s"),
+    ("--request-timeout", "nan", "request_timeout_s"), ("--header-timeout", "-1", "header_timeout_s"),
 ])
 def test_serve_generator_limits_are_validated(capsys, flag, value, message):
     code = main(["serve-generator", "--generator", "echo", flag, value])

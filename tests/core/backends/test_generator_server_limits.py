@@ -61,6 +61,8 @@ def test_listen_backlog_and_limits_are_real(serve):
         ServerOptions(max_connections=0)
     with pytest.raises(ConfigError, match="request_timeout_s"):
         ServerOptions(request_timeout_s=float("nan"))
+    with pytest.raises(ConfigError, match="header_timeout_s"):
+        ServerOptions(header_timeout_s=0)
 
 
 def test_200_concurrent_requests_all_answered_or_503(serve, scene):
@@ -129,7 +131,7 @@ def _trickle(sockets: list[socket.socket], seconds: float, stop: threading.Event
 
 def test_slowloris_leaves_normal_clients_served(serve, scene, caplog):
     caplog.set_level(logging.INFO, logger="interleave_robot.generator_server")
-    server = serve(request_timeout_s=2.0)
+    server = serve(header_timeout_s=2.0)
     base_threads = threading.active_count()
     slow = [socket.create_connection(("127.0.0.1", port_of(server))) for _ in range(100)]
     stop = threading.Event()
@@ -164,7 +166,7 @@ def test_slowloris_leaves_normal_clients_served(serve, scene, caplog):
 
 
 def test_slowloris_past_the_connection_cap_is_refused_not_queued(serve):
-    server = serve(max_connections=20, request_timeout_s=5.0)
+    server = serve(max_connections=20, header_timeout_s=5.0)
     base_threads = threading.active_count()
     slow = [socket.create_connection(("127.0.0.1", port_of(server))) for _ in range(60)]
     try:
