@@ -244,3 +244,12 @@ def test_malformed_endpoint_urls_are_config_errors(url):
         client(url)
     with pytest.raises(ConfigError):
         VLM_BACKENDS.build("openai", {"base_url": url + "/v1", "model": "m"})
+
+
+def test_kept_alive_connection_closed_by_the_server_is_reused_transparently(serve, scene):
+    server = serve(header_timeout_s=0.3)  # the server closes idle connections after 0.3 s
+    gen = client(server.url, recheck_s=60)
+    gen.generate(GenerationRequest("p", 0, scene))
+    time.sleep(0.8)
+    assert gen.generate(GenerationRequest("p", 1, scene)).image.shape == scene.shape
+    assert not gen._down_until  # a stale connection is retried fresh, not counted against the endpoint
