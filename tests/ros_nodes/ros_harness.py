@@ -47,12 +47,14 @@ def ros_args(params: dict | None = None, params_file: str | Path | None = None) 
 class NodeProcess:
     """One node process; output (stdout and stderr) in `log_path`."""
 
-    def __init__(self, script: str, args: list[str], domain_id: int, log_dir: Path):
+    def __init__(self, script: str, args: list[str], domain_id: int, log_dir: Path, env: dict | None = None,
+                 command: list[str] | None = None):
         self.script = script
         self.log_path = Path(log_dir) / f"{script}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([str(BIN / script), *args], stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=node_env(domain_id), stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(command or [str(BIN / script), *args], stdout=self._log,
+                                     stderr=subprocess.STDOUT, env=node_env(domain_id) | (env or {}),
+                                     stdin=subprocess.DEVNULL)
 
     def output(self) -> str:
         self._log.flush()
