@@ -24,6 +24,7 @@ from typing import Any
 
 from interleave_robot.config import build_config
 from interleave_robot.errors import ConfigError
+from interleave_robot.extras import describe_import_error, missing_extra
 
 ENTRY_POINT_PREFIX = "interleave_robot."
 
@@ -78,7 +79,8 @@ class Registry:
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
-            raise ConfigError(f"{what} cannot be imported: {exc}") from None
+            hint = f" ({describe_import_error(exc)})" if missing_extra(exc) else ""
+            raise ConfigError(f"{what} cannot be imported: {exc}{hint}") from None
         except Exception as exc:  # a plugin module that breaks on import is the plugin's bug, named
             raise ConfigError(f"{what} failed on import: {type(exc).__name__}: {exc}") from None
         cls = module

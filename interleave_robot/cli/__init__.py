@@ -16,6 +16,7 @@ import logging
 import sys
 
 from interleave_robot.errors import InterleaveError
+from interleave_robot.extras import describe_import_error, missing_extra
 
 COMMANDS: dict[str, str] = {
     "run": "interleave_robot.cli.run_cmd",
@@ -63,8 +64,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         try:
             module = _load(name)
-        except ImportError as exc:
-            sub.add_parser(name, help=f"(unavailable: {exc})")
+        except ImportError as exc:  # the command's extra is not installed: say which one
+            sub.add_parser(name, help=f"(unavailable: {describe_import_error(exc)})")
             continue
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(cmd)
@@ -75,6 +76,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     chosen = next((a for a in argv if not a.startswith("-")), None)
+    if chosen in COMMANDS:
+        try:
+            _load(chosen)
+        except ImportError as exc:  # e.g. `pip install interleave-robot` then `demo`: name the extra, one line
+            if missing_extra(exc) is None:
+                raise
+            return _fail(chosen, describe_import_error(exc))
     parser = build_parser(only=chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -84,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     try:
         return int(args._module.run(args) or 0)
+    except ModuleNotFoundError as exc:  # a stage whose extra is missing, imported at run time
+        if missing_extra(exc) is None:
+            raise
+        return _fail(args.command, describe_import_error(exc))
     except InterleaveError as exc:
         return _fail(args.command, str(exc))
     except OSError as exc:
