@@ -6,6 +6,7 @@ ConfigError naming it. Validation of ranges lives in each config's __post_init__
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from typing import Any
@@ -73,6 +74,21 @@ def build_config(config_class: type, options: dict[str, Any] | None = None):
         return config_class(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{config_class.__name__}: {exc}") from None
+
+
+def json_object_option(what: str, value: dict | str) -> dict:
+    """A mapping option given as a dict or as a JSON object string (the command line's form);
+    ConfigError naming `what` when it is neither (malformed, nested too deeply, not an object)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{what} is not a JSON object: {exc}") from None
+        except RecursionError:  # a user's string: nested too deeply is a bad option, not a crash
+            raise ConfigError(f"{what} is not a JSON object: nested too deeply") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a mapping, got {type(value).__name__}")
+    return value
 
 
 def parse_key_values(items: list[str] | None) -> dict[str, str]:

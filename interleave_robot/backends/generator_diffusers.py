@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from interleave_robot.agents import Generator
+from interleave_robot.config import json_object_option
 from interleave_robot.errors import BackendError, CheckpointNotFoundError, ConfigError
 from interleave_robot.images import check_image
 from interleave_robot.types import GenerationRequest, GenerationResult
@@ -60,8 +61,6 @@ class DiffusersGeneratorConfig:
     extra_call_kwargs: dict | str = field(default_factory=dict)  # dict, or a JSON object string
 
     def __post_init__(self):
-        import json
-
         if not self.model:
             raise ConfigError("diffusers generator: option 'model' (a pipeline directory) is required")
         if self.pipeline not in PIPELINES:
@@ -79,13 +78,7 @@ class DiffusersGeneratorConfig:
             raise ConfigError(f"diffusers generator: device must be cpu, cuda[:N] or mps, got {self.device!r}")
         if self.guidance_scale < 0:
             raise ConfigError(f"diffusers generator: guidance_scale must be >= 0, got {self.guidance_scale}")
-        if isinstance(self.extra_call_kwargs, str):
-            try:
-                self.extra_call_kwargs = json.loads(self.extra_call_kwargs) if self.extra_call_kwargs.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"diffusers generator: extra_call_kwargs is not a JSON object: {exc}") from None
-        if not isinstance(self.extra_call_kwargs, dict):
-            raise ConfigError("diffusers generator: extra_call_kwargs must be a mapping")
+        self.extra_call_kwargs = json_object_option("diffusers generator: extra_call_kwargs", self.extra_call_kwargs)
 
 
 class DiffusersGenerator(Generator):

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from interleave_robot.agents import Critic, Planner
+from interleave_robot.config import json_object_option
 from interleave_robot.errors import ConfigError, OutputFormatError
 from interleave_robot.parsing import parse_plan, parse_verdict
 from interleave_robot.registry import VLM_BACKENDS
@@ -71,15 +72,7 @@ class VLMAgentConfig:
     share_vlm: bool = True  # agents with the same vlm and vlm_options share one loaded model
 
     def __post_init__(self):
-        if isinstance(self.vlm_options, str):
-            try:
-                self.vlm_options = json.loads(self.vlm_options) if self.vlm_options.strip() else {}
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"vlm_options is not a JSON object: {exc}") from None
-            except RecursionError:  # a user's string: nested too deeply is a bad option, not a crash
-                raise ConfigError("vlm_options is not a JSON object: nested too deeply") from None
-        if not isinstance(self.vlm_options, dict):
-            raise ConfigError(f"vlm_options must be a mapping, got {type(self.vlm_options).__name__}")
+        self.vlm_options = json_object_option("vlm_options", self.vlm_options)
         if self.model:
             if "model" in self.vlm_options and self.vlm_options["model"] != self.model:
                 raise ConfigError("give the model either as 'model' or inside vlm_options, not both")

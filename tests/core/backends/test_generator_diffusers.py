@@ -117,3 +117,13 @@ def test_cuda_without_gpu_is_a_config_error(pix2pix_dir):
         pytest.skip("this host has a GPU")
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         GENERATORS.build("diffusers", {"model": str(pix2pix_dir), "pipeline": "instruct-pix2pix", "device": "cuda"})
+
+
+def test_extra_call_kwargs_malformed_or_deeply_nested_is_a_config_error():
+    from interleave_robot.backends.generator_diffusers import DiffusersGeneratorConfig
+
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        DiffusersGeneratorConfig(model="x", extra_call_kwargs="[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="not a JSON object"):
+        DiffusersGeneratorConfig(model="x", extra_call_kwargs="{bad")
+    assert DiffusersGeneratorConfig(model="x", extra_call_kwargs='{"a": 1}').extra_call_kwargs == {"a": 1}
