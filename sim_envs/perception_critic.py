@@ -45,7 +45,7 @@ class PerceptionCriticConfig:
     are perception.py's, shared with the executor; placement tolerances are those of the
     relation table, shared with the teacher and the generator."""
 
-    artifact_pixels: int = 8  # unexplained changed or off-palette pixels tolerated
+    artifact_pixels: int = 16  # unexplained changed or off-palette pixels tolerated (a blotch is 50+)
     artifact_sigmas: float = 6.0  # a pixel "changed" when it differs by this many noise sigmas ...
     artifact_min_diff: float = 30.0  # ... and by at least this many grey levels
     noise_ratio: float = 2.0  # the after image's noise may be this many times the before's ...
@@ -180,6 +180,7 @@ class _Components:
 
     blobs: dict[str, vision.Blob]  # key "color#i"
     heights: dict[str, float]
+    supports: dict[str, str | None]  # the component each rests on (None: the table or a bin)
     unit_areas: dict[str, float]
 
     def units(self, color: str) -> float:
@@ -191,10 +192,10 @@ class _Components:
 
 def _components(camera, masks: dict[str, np.ndarray]) -> _Components:
     found = {f"{c}#{i}": blob for c, mask in masks.items() for i, blob in enumerate(perception.blobs(mask))}
-    heights = vision.block_heights(camera, found)
+    heights, supports = vision.stack_structure(camera, found)
     units = {k: b.area / vision.silhouette_area(camera, vision.block_center_from_bottom(camera, b, heights[k]))
              for k, b in found.items()}
-    return _Components(found, heights, units)
+    return _Components(found, heights, supports, units)
 
 
 def _artifacts(view: perception.Comparison, config: PerceptionCriticConfig) -> list[Finding]:
@@ -295,8 +296,9 @@ def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, vi
     # The moved block is the component that overlaps its colour's old pixels least.
     key = min(keys, key=lambda k: (after.blobs[k].mask & target_before).sum() / after.blobs[k].area)
     state = SceneState()
-    state.positions[target.name] = list(vision.block_center_from_bottom(
-        camera, after.blobs[key], after.heights[key]))
+    # The block just moved is seen whole (nothing rests on it yet): its centroid is the steadier
+    # estimate on an editor's image, whose bottom edges blur into whatever lies beneath.
+    state.positions[target.name] = list(vision.block_center_from_blob(camera, after.blobs[key], after.heights[key]))
     refs = [spec.get(r) for r in subgoal.reference]
     for ref in refs:
         if ref.kind == "bin":
@@ -314,6 +316,13 @@ def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, vi
         ref_key = max(ref_keys, key=lambda k: after.blobs[k].area)
         state.positions[ref.name] = list(vision.block_center_from_bottom(
             camera, after.blobs[ref_key], after.heights[ref_key]))
+        if after.supports[key] == ref_key:
+            # Seen resting on the reference: of the two estimates of its place (centroid, bottom
+            # edge), the one the tower check agreed with is the one to judge "on" by.
+            blob, z = after.blobs[key], after.heights[key]
+            state.positions[target.name] = list(min(
+                (vision.block_center_from_blob(camera, blob, z), vision.block_center_from_bottom(camera, blob, z)),
+                key=lambda p: float(np.linalg.norm(p[:2] - np.asarray(state.positions[ref.name][:2])))))
     if relation_holds(spec, state, subgoal):
         return ""
     d = 100 * (np.asarray(state.positions[target.name]) - np.asarray(state.positions[refs[0].name]))

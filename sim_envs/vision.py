@@ -260,18 +260,23 @@ def _rests_on(camera, upper: Blob, lower: Blob, lower_z: float, tol: float) -> b
     below = lower.mask[upper.bottom + 1:upper.bottom + 5, :]  # edges of re-encoded images may leave a gap
     if below.size == 0 or not below[:, cols].any():
         return False
-    a = block_center_from_bottom(camera, upper, lower_z + 2 * BLOCK_HALF)
     b = block_center_from_bottom(camera, lower, lower_z)
-    return float(np.linalg.norm(a[:2] - b[:2])) < tol
+    # The upper block's bottom edge is where re-encoding blurs two colours together; its centroid
+    # (a block on top is seen whole) is the steadier estimate. Either agreeing makes it a tower.
+    for a in (block_center_from_bottom(camera, upper, lower_z + 2 * BLOCK_HALF),
+              block_center_from_blob(camera, upper, lower_z + 2 * BLOCK_HALF)):
+        if float(np.linalg.norm(a[:2] - b[:2])) < tol:
+            return True
+    return False
 
 
-def block_heights(camera, blobs_by_name: dict[str, Blob], tol: float = 0.015) -> dict[str, float]:
+def block_heights(camera, blobs_by_name: dict[str, Blob], tol: float = 0.02) -> dict[str, float]:
     """Centre height of each block: on the table unless it rests on another block."""
     return stack_structure(camera, blobs_by_name, tol)[0]
 
 
 def stack_structure(camera, blobs_by_name: dict[str, Blob],
-                    tol: float = 0.015) -> tuple[dict[str, float], dict[str, str | None]]:
+                    tol: float = 0.02) -> tuple[dict[str, float], dict[str, str | None]]:
     """Centre height of each block and the block it rests on (None: the table), found
     bottom-up through the towers seen in the image."""
     heights: dict[str, float] = {}
