@@ -225,9 +225,8 @@ class _PickPlaceMotion:
 
     def _bins(self, camera) -> list[np.ndarray]:
         """Centres of the bins in the current frame (perception.bin_center, as the critic sees them)."""
-        masks = vision.bin_masks(self.obs["rgb"], [b.color for b in self.spec.bins])
-        regions = [perception.bin_blob(m) for m in masks.values()]
-        return [perception.bin_center(camera, r) for r in regions if r is not None]
+        regions = perception.bin_regions(self.obs["rgb"], [b.color for b in self.spec.bins])
+        return [perception.bin_center(camera, r) for r in regions.values()]
 
     def _obstacles(self, camera, depth, now: dict, skip: vision.Blob) -> list[tuple[float, float, float, float, float]]:
         """Boxes the open fingers must not come down on: (cx, cy, half x, half y, top z):

@@ -31,6 +31,7 @@ MOVE_PIXELS = 1.2  # centroid displacement (px) that counts as a move (a 1 cm pu
 MOVE_FRACTION = 0.15  # ... or mask pixels changed beyond one pixel, as a fraction of the block's area
 MOVE_MIN_CHANGED = 6  # ... and at least this many of them
 FULL_VIEW_PIXELS = 60  # below this visible area (a partly hidden block) the centroid threshold grows
+BIN_MIN_PIXELS = 40  # a bin's pale region (an 11.6 cm tray covers hundreds of pixels at 128 px)
 BIN_FLOOR_Z = 0.002  # a block in a bin rests on its 2 mm floor
 MAX_SHIFT = 4  # registration search range (px); editors misregister by a few pixels
 _MARGIN = MAX_SHIFT + 1  # border ignored by registration (edge-replicated after a shift)
@@ -121,9 +122,23 @@ def bin_center(camera, blob: vision.Blob) -> np.ndarray:
     return np.array([float(edge[0]), float(edge[1] + BIN_HALF), 0.0])
 
 
-def bin_blob(mask: np.ndarray) -> vision.Blob | None:
-    """A bin is one region: specks of its tint elsewhere (shaded edges of another bin) are not it."""
-    return vision.largest_blob(mask, min_area=MIN_BLOB_PIXELS)
+def bin_regions(image: np.ndarray, bin_colors: list[str]) -> dict[str, vision.Blob]:
+    """Each bin's region in an image: the pale pixels of any of the scene's bin tints form one
+    connected region per bin, and each region goes to the bin colour nearest its median hue
+    (an editor's colour cast moves a pale tint's hue pixel by pixel, a region's median barely)."""
+    if not bin_colors:
+        return {}
+    pale = np.logical_or.reduce(list(vision.segment(image, list(bin_colors)).bins.values()))
+    regions = [b for b in vision.blobs(clean(pale), min_area=BIN_MIN_PIXELS)]
+    hue = vision.hsv(image)[0]
+    pairs = sorted((float(vision.hue_distance(np.median(hue[r.mask]), vision.BIN_HUES[c])), i, c)
+                   for i, r in enumerate(regions) for c in bin_colors)
+    found: dict[str, vision.Blob] = {}
+    used = set()
+    for _, i, color in pairs:  # nearest pairs first, each region and colour used once
+        if color not in found and i not in used:
+            found[color], _ = regions[i], used.add(i)
+    return found
 
 
 @dataclass

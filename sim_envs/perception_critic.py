@@ -39,6 +39,9 @@ from interleave_robot.sim_envs.relations import RELATIONS
 from interleave_robot.sim_envs.scene import BLOCK_HALF, SceneSpec, SceneState, spec_from_inventory
 
 
+EDGE_MOVE = 0.006  # metres: a bystander's foot moving this much moved it (a nudge is 1-2 cm)
+
+
 @dataclass
 class PerceptionCriticConfig:
     """Thresholds of what counts as a fault. "Did this block move" and the minimum blob size
@@ -147,7 +150,8 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
                          f"There must be exactly one {_words(spec, c)} in the image.") for c in colors
                  if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
     target_moved = view.moved(target.color)
-    others = [c for c in colors if c != target.color and c not in bled and view.moved(c, footprint)]
+    others = [c for c in colors if c != target.color and c not in bled and view.moved(c, footprint)
+              and _base_moved(camera, scenes, c)]
     named = ", ".join(f"the {_words(spec, c)}" for c in others)
     if not target_moved:
         if others:
@@ -166,6 +170,16 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
         findings.append(Finding("wrong_place", problem,
                                 f"It must end exactly {where}, not near it or short of it."))
     return findings
+
+
+def _base_moved(camera, scenes: list, color: str) -> bool:
+    """Did the foot of the block of this colour move (>= EDGE_MOVE on its support)? A block that
+    something now covers or leans over changes its visible pixels, not where it stands."""
+    parts = [max(scene.of(color), key=lambda k: scene.blobs[k].area, default=None) for scene in scenes]
+    if None in parts:
+        return True  # appeared or vanished
+    feet = [vision.block_center_from_bottom(camera, scene.blobs[k], scene.heights[k]) for scene, k in zip(scenes, parts)]
+    return float(np.linalg.norm(feet[1] - feet[0])) >= EDGE_MOVE
 
 
 def _words(spec: SceneSpec, color: str) -> str:
@@ -302,7 +316,7 @@ def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, vi
     refs = [spec.get(r) for r in subgoal.reference]
     for ref in refs:
         if ref.kind == "bin":
-            blob = perception.bin_blob(view.bins_before[ref.color] | view.bins_after[ref.color])
+            blob = perception.bin_regions(view.before, [b.color for b in spec.bins]).get(ref.color)
             if blob is None:
                 return f"the {ref.words} is not visible"
             state.positions[ref.name] = list(perception.bin_center(camera, blob))
