@@ -81,7 +81,7 @@ def test_critic_request_contents(observation):
     assert np.array_equal(first.after_image, traj.steps[0].attempts[0].image)
     assert first.instruction == second.instruction == STEPS[0]  # the original instruction, always
     assert (first.prompt, second.prompt) == (STEPS[0], "make it red")
-    assert first.plan is traj.plan and first.task.text == "stack" and first.step.step_number == 1
+    assert first.plan is traj.plan and first.task_text == "stack" and first.step.step_number == 1
 
 
 def test_empty_refine_prompt_reuses_prompt_with_new_seed(observation):
