@@ -21,7 +21,7 @@ from interleave_robot.backends.vlm_transformers import apply_position_scheme
 from interleave_robot.errors import CheckpointNotFoundError
 
 from interleave_robot.training.formatting import critic_prompt_for, load_split
-from interleave_robot.training.grids import cell_accuracy, read_grids
+from interleave_robot.training.grids import cell_accuracy, field_accuracy, read_grids
 from interleave_robot.training.modeling import load_processor
 from interleave_robot.training.metrics import binary_metrics, bootstrap_interval, per_fault_metrics, roc_auc
 from interleave_robot.training.prompts import AGENT_FILE, PLAIN_THINK, VERDICT_KEY, PromptConfig
@@ -119,6 +119,8 @@ def evaluate_critic(model_dir: str | Path, data_dir: str | Path, split: str = "t
     result.update(model=str(model_dir), data=str(data_dir), split=split, examples=answers[:5])
     if scorer.prompts.answer_style == "grids" and "grids" in ds.column_names:
         result["grid_cell_accuracy"] = grid_reading(answers, list(ds["grids"]))
+        thinks = [a.split("<think>", 1)[-1].split("</think>", 1)[0] for a in answers]
+        result["think_field_accuracy"] = field_accuracy(thinks, list(ds["grids"]), list(ds["success"]))
     if reward_config is not None:
         result["reward_terms"] = reward_term_means(ds, answers, reward_config)
     return result

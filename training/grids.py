@@ -107,3 +107,23 @@ def read_grids(think: str) -> list[str]:
         if len(cells) == GRID * GRID and all(len(c) == 1 for c in cells):
             grids.append("".join(cells))
     return grids
+
+
+def think_field(think: str, name: str) -> str | None:
+    """The value of one ' / '-separated field of a "grids" think text ('goal', 'want', 'moved', 'noise')."""
+    for part in think.split(" / "):
+        if part.startswith(name + " "):
+            return part[len(name) + 1:].strip()
+    return None
+
+
+def field_accuracy(thinks: list[str], records: list[str], successes: list[bool]) -> dict:
+    """Share of answers whose goal / want / moved / noise fields and final ok|bad equal the target's."""
+    names = ("goal", "want", "moved", "noise")
+    right = dict.fromkeys((*names, "verdict_word"), 0)
+    for think, record, success in zip(thinks, records, successes):
+        target = grids_think(json.loads(record), success)
+        for name in names:
+            right[name] += think_field(think, name) == think_field(target, name)
+        right["verdict_word"] += think.strip().endswith("ok" if success else "bad")
+    return {k: v / max(1, len(thinks)) for k, v in right.items()}

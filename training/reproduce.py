@@ -49,14 +49,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-episodes", type=int, default=60)
     p.add_argument("--downstream-seed", type=int, default=20_000,
                    help="first seed of the closed-loop episodes (episode i has seed downstream_seed + i)")
-    p.add_argument("--downstream-episodes", type=int, default=32)
+    p.add_argument("--downstream-episodes", type=int, default=20)
     p.add_argument("--workers", type=int, default=1, help="processes for data building and rewards")
     p.add_argument("--sft-config", default="configs/critic_sft_cpu.yaml")
     p.add_argument("--grpo-config", default="configs/critic_grpo_cpu.yaml")
     p.add_argument("--sft-steps", type=int, default=None)
     p.add_argument("--grpo-steps", type=int, default=None)
     p.add_argument("--eval-rows", type=int, default=200)
-    p.add_argument("--reward-rows", type=int, default=48, help="held-out rows scored with every reward term")
+    p.add_argument("--reward-rows", type=int, default=32, help="held-out rows scored with every reward term")
     return p
 
 

@@ -60,3 +60,14 @@ def test_critic_rows_are_deterministic_for_a_seed():
     keys = ("grids", "success", "fault", "gen_prompt", "row_seed", "after_snapshot")
     assert [{k: r[k] for k in keys} for r in first] == [{k: r[k] for k in keys} for r in second]
     assert [r["images"][1].tobytes() for r in first] == [r["images"][1].tobytes() for r in second]
+
+
+def test_field_accuracy_scores_each_part_of_the_answer():
+    from interleave_robot.training.grids import field_accuracy
+
+    record = json.dumps({"before": "." * 10 + "r" + "." * 53, "after": "." * 12 + "r" + "." * 51,
+                         "goal": "r on b", "want": "r c4r1", "noise": False})
+    right = grids_think(json.loads(record), True)
+    wrong_goal = right.replace("goal r on b", "goal y on y").replace(" / ok", " / bad")
+    scores = field_accuracy([right, wrong_goal], [record, record], [True, True])
+    assert scores == {"goal": 0.5, "want": 1.0, "moved": 1.0, "noise": 1.0, "verdict_word": 0.5}

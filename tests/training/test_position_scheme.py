@@ -36,6 +36,7 @@ def reading_scores(tmp_path, scheme: str) -> dict:
 def test_1d_positions_learn_to_read_where_mrope_does_not(tmp_path):
     linear = reading_scores(tmp_path, "1d")
     mrope = reading_scores(tmp_path, "mrope")
+    print("reading after", STEPS, "steps: 1d", linear, "mrope", mrope)
     assert linear["located"] >= 0.25, linear
     assert mrope["located"] <= 0.05, mrope
     assert linear["located"] > mrope["located"] + 0.2
