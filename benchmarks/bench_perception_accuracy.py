@@ -3,7 +3,7 @@
     python benchmarks/bench_perception_accuracy.py [--episodes N] [--seed S] [--realism R]
                                                    [--prompts explicit|natural] [--skip-executor]
 
-Seeds S..S+N-1 per family (default 7000: the tests and the tuning use 5000-5009 and 6000-6199,
+Seeds S..S+N-1 per family (default 7000: the tuning used 5000-5029 and the tests use 6000-6203,
 never these). Critic: for every step of every task the before image is the camera frame (a
 clean render of the true scene) and the after image comes from the simulated generator with
 realism R, forced to each fault type in turn, in its gross and (where it has them) subtle

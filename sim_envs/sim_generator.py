@@ -6,8 +6,13 @@ front camera. The fault model (faults.py) then makes it fail the way real editor
 configurable rates that rise for vague prompts. An unparseable prompt gives the source image
 back with fault "unparsed", as an editor that ignores an instruction would.
 
+Every image, right or wrong, then gets an editor's whole-image effects (realism.py: shift,
+blur, colour and brightness shifts, texture and noise, JPEG), scaled by `realism` (0 = the
+pixel-exact re-render); faults have subtle forms besides the gross ones (faults.py).
+
 Every result records its ground truth in metadata (JSON): fault, subgoal, explicitness,
-effective_fault_rate, snapshot (SimSnapshot.to_dict() of the image), intended_state, detail.
+effective_fault_rate, snapshot (SimSnapshot.to_dict() of the image: physics, untouched by the
+effects), intended_state, detail (with the fault's "form"), realism (the effects applied).
 Deterministic given (request.seed, request.prompt, source state).
 """
 from __future__ import annotations

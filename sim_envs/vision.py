@@ -289,16 +289,3 @@ def stack_structure(camera, blobs_by_name: dict[str, Blob],
                 heights[name], supports[name] = heights[other] + 2 * BLOCK_HALF, other
                 break
     return heights, supports
-
-
-def bin_center_from_depth(camera, mask: np.ndarray, depth: np.ndarray) -> np.ndarray | None:
-    """A bin's centre on the table from the 3D extent of its visible pixels (None if unseen).
-
-    The middle of the extents survives a block hiding part of a wall, which the image's
-    bottom row (the near wall's foot) does not.
-    """
-    if int(mask.sum()) < 4:
-        return None
-    pts = backproject_depth(camera, mask, depth)
-    lo, hi = np.percentile(pts[:, :2], [1, 99], axis=0)
-    return np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, 0.0])
