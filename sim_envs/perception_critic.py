@@ -40,6 +40,7 @@ from interleave_robot.sim_envs.scene import BLOCK_HALF, SceneSpec, SceneState, s
 
 
 EDGE_MOVE = 0.006  # metres: a bystander's foot moving this much moved it (a nudge is 1-2 cm)
+HIDDEN_SHARE = 0.25  # a bystander with less than this share of its pixels left beside the moved block is not judged
 
 
 @dataclass
@@ -150,8 +151,8 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
                          f"There must be exactly one {_words(spec, c)} in the image.") for c in colors
                  if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
     target_moved = view.moved(target.color)
-    others = [c for c in colors if c != target.color and c not in bled and view.moved(c, footprint)
-              and _base_moved(camera, scenes, c)]
+    others = [c for c in colors if c != target.color and c not in bled and not _hidden_by(view, c, footprint)
+              and view.moved(c, footprint) and _base_moved(camera, scenes, c)]
     named = ", ".join(f"the {_words(spec, c)}" for c in others)
     if not target_moved:
         if others:
@@ -172,13 +173,26 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
     return findings
 
 
+def _hidden_by(view: perception.Comparison, color: str, footprint: np.ndarray) -> bool:
+    """Is the block of this colour now mostly behind or under the moved block (less than a
+    quarter of it left in view, though it was in view)? What is left of it cannot say whether
+    it moved: a sliver's edges are all re-encoding blur."""
+    seen = int(view.blocks_before[color].sum())
+    left = int((view.blocks_after[color] & ~footprint).sum())
+    overlap = int((view.blocks_before[color] & footprint).sum())
+    return seen >= perception.MIN_BLOB_PIXELS and overlap > 0 and left < HIDDEN_SHARE * seen
+
+
 def _base_moved(camera, scenes: list, color: str) -> bool:
     """Did the foot of the block of this colour move (>= EDGE_MOVE on its support)? A block that
     something now covers or leans over changes its visible pixels, not where it stands."""
     parts = [max(scene.of(color), key=lambda k: scene.blobs[k].area, default=None) for scene in scenes]
     if None in parts:
         return True  # appeared or vanished
-    feet = [vision.block_center_from_bottom(camera, scene.blobs[k], scene.heights[k]) for scene, k in zip(scenes, parts)]
+    # Both at the height seen before: a tower found in one image and missed in the other must not
+    # read as a move (a block lifted onto another still shows a foot far from where it stood).
+    height = scenes[0].heights[parts[0]]
+    feet = [vision.block_center_from_bottom(camera, scene.blobs[k], height) for scene, k in zip(scenes, parts)]
     return float(np.linalg.norm(feet[1] - feet[0])) >= EDGE_MOVE
 
 
