@@ -16,7 +16,6 @@ without ROS).
 from __future__ import annotations
 
 import functools
-import signal
 import sys
 import traceback
 
@@ -106,8 +105,8 @@ def run_lifecycle_node(name: str, make_node, args: list[str] | None) -> int:
               f"list option as quoted JSON text: -p \"name:='{{...}}'\")", file=sys.stderr)
         return 2
     node = None
-    # SIGTERM (what `ros2 launch` and process managers send after SIGINT) ends the spin like Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    # rclpy.init installs its SIGINT and SIGTERM handlers (they end the spin): a Python handler
+    # here would replace them and never run while spin waits in C++.
     try:
         node = make_node()
         if node.get_parameter("autostart").value:
@@ -118,6 +117,11 @@ def run_lifecycle_node(name: str, make_node, args: list[str] | None) -> int:
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if rclpy.ok():
+            raise
+        # Ctrl-C or SIGTERM shut the context down while the node was still starting (a
+        # transition then fails on the dead context): that is a requested, clean exit.
     finally:
         if node is not None:
             node.close()

@@ -10,7 +10,6 @@ rclpy is imported inside main(): a heavy optional stack.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import threading
 
@@ -33,7 +32,7 @@ def main(args: list[str] | None = None) -> int:
     except RCLError as exc:
         print(f"{NODE_NAME}: error: cannot parse the ROS arguments: {str(exc).split(', at ')[0]}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: rclpy.try_shutdown())
+    # rclpy.init installs SIGINT and SIGTERM handlers that end the spin (no Python handler here).
     node = Node(NODE_NAME)
     bridge = None
     try:

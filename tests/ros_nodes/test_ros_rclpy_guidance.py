@@ -164,3 +164,17 @@ def test_status_errors_reach_rosout(launch, probe, inbox):
     client.wait(("error",))
     found = logs.wait(1, 10, where=lambda m: m.name == "guidance_node" and "task rejected" in m.msg)
     assert found[0].level == Log.ERROR
+
+
+@pytest.mark.parametrize("script, params", [("guidance_node", PARAMS), ("generator_node", {"backend": "echo"})])
+def test_sigterm_ends_a_node_cleanly(launch, probe, script, params):
+    """SIGTERM (what launch and process managers send) ends the spin like Ctrl-C: exit 0."""
+    import signal
+
+    node = launch(script, params)
+    deadline = time.monotonic() + 20
+    while probe.state(script) != "active" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    node.proc.send_signal(signal.SIGTERM)
+    assert node.wait(20) == 0
+    assert "Traceback" not in node.output(), node.output()

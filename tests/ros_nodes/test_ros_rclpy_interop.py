@@ -35,8 +35,8 @@ def cyclone(probe, domain_id):
 @pytest.mark.parametrize("direction, image, profile", [
     ("cyclone->rclpy", VGA, qos.RELIABLE),
     pytest.param("cyclone->rclpy", VGA, qos.SENSOR_DATA, marks=pytest.mark.xfail(strict=False, reason=(
-        "flaky: a best-effort VGA frame is ~15 datagrams in one burst; Fast DDS loses some now and then even with "
-        "4 MiB socket buffers (launch/fastdds_large_data.xml), and best effort never repairs a frame"))),
+        "flaky before launch/fastdds_large_data.xml gave Fast DDS 4 MiB UDP buffers: a best-effort VGA frame is ~15 "
+        "datagrams in one burst and best effort never repairs one; kept non-strict on a shared 2-core machine"))),
     ("rclpy->cyclone", STRIP, qos.RELIABLE), ("rclpy->cyclone", STRIP, qos.SENSOR_DATA),
     pytest.param("rclpy->cyclone", VGA, qos.RELIABLE, marks=FRAGMENTS_OPEN),
 ], ids=["vga-cyclone->rclpy", "vga-best-effort-cyclone->rclpy", "strip-rclpy->cyclone",
