@@ -2,10 +2,11 @@
 
 Same model size, same data, same steps and seed: with plain 1D positions (the tiny builder's
 default, applied by every loader) the model learns where the painted cells of a 4x4 board
-are within 200 steps; with Qwen2-VL's multimodal rotary positions (M-RoPE) it does not
-(it answers the most common board, all empty). Measured on the shared 2-core machine:
-1D located 0.4-0.6 of the boards exactly, M-RoPE 0.0 (training/reading.py; the critic
-recipe's 128 px, 8x8 version of the same effect is in docs/RESULTS.md).
+are within 300 steps; with Qwen2-VL's multimodal rotary positions (M-RoPE) it does not
+(it answers the most common board, all empty). Measured on the shared 2-core machine
+(2026-12-02): 1D located 1.00 of the boards exactly (colours right on 0.66 of the painted
+cells), M-RoPE 0.00 and 0.00; at 200 steps neither had started. Slow: 9.5 min under a load of
+4-5 (both schemes); a fast version would need a task that learns in far fewer updates.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from interleave_robot.backends.tiny_vlm import TinyVLMSpec, build_tiny_vlm
 from interleave_robot.training.modeling import ModelConfig, load_model_and_processor
 from interleave_robot.training.reading import ReadingTask, corpus, train_reading
 
-STEPS = 200
-TASK = ReadingTask(grid=4, max_painted=2, colours="r")
+STEPS = 300
+TASK = ReadingTask(grid=4, max_painted=2)
 
 
 def reading_scores(tmp_path, scheme: str) -> dict:
