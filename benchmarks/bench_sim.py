@@ -106,7 +106,7 @@ def episodes_per_minute(n: int) -> dict:
 
 
 def scaling(n: int) -> dict:
-    from interleave_robot.sim_envs.bench_cmd import run_jobs
+    from interleave_robot.sim_envs.bench_cmd import run_job, run_jobs
 
     jobs = [{"task": "stack", "fault_rate": 0.3, "critic": "perception", "loop": "closed", "seed": s,
              "planner": "teacher", "generator": "sim", "planner_options": {}, "generator_options": {},
@@ -127,7 +127,7 @@ def scaling(n: int) -> dict:
 
     rows = []
     t0 = time.perf_counter()
-    run_on_ray(jobs, rows.append, num_cpus=2)
+    run_on_ray(jobs, run_job, rows.append, num_cpus=2)
     out["bench_wall_s_ray_local_2cpu"] = time.perf_counter() - t0
     out["ray_local_vs_2_proc"] = out["bench_wall_s_2_proc"] / out["bench_wall_s_ray_local_2cpu"]
     return out

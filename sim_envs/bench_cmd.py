@@ -200,7 +200,7 @@ def run_jobs(jobs: list[dict], out: Path, workers: int = 2, progress: bool = Tru
         if backend == "ray":
             from interleave_robot.sim_envs.bench_ray import run_on_ray
 
-            run_on_ray(todo, record, ray_address)
+            run_on_ray(todo, run_job, record, ray_address)
         else:
             _run_local(todo, workers, record)
     bar.close()

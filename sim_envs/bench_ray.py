@@ -22,9 +22,10 @@ def _import_ray():
     return ray
 
 
-def run_on_ray(todo: list[dict], record: Callable[[dict], None], address: str | None = None,
-               num_cpus: int | None = None) -> None:
-    """Run every job on Ray, passing each finished row to `record` (in completion order)."""
+def run_on_ray(todo: list[dict], run_job: Callable[[dict], dict], record: Callable[[dict], None],
+               address: str | None = None, num_cpus: int | None = None) -> None:
+    """Run every job with `run_job` on Ray actors (shipped by reference: a module-level function),
+    passing each finished row to `record` (in completion order)."""
     if not todo:
         return
     ray = _import_ray()
@@ -41,8 +42,6 @@ def run_on_ray(todo: list[dict], record: Callable[[dict], None], address: str | 
         @ray.remote(num_cpus=1)
         class EpisodeWorker:
             def run(self, job: dict) -> dict:
-                from interleave_robot.sim_envs.bench_cmd import run_job
-
                 return run_job(job)
 
         from ray.util import ActorPool
