@@ -18,9 +18,19 @@ import sys
 import time
 from pathlib import Path
 
-from interleave_robot.errors import ConfigError
+import yaml
 
-# Function-level imports here are only the training stack (torch, transformers, trl, datasets, MuJoCo).
+from interleave_robot.errors import ConfigError
+from interleave_robot.training.builders import BuildConfig, build_dataset
+from interleave_robot.training.downstream import task_success
+from interleave_robot.training.evaluate import evaluate_critic
+from interleave_robot.training.formatting import corpus_for_tokenizer, load_split
+from interleave_robot.training.grpo import run_grpo
+from interleave_robot.training.modeling import ensure_checkpoint
+from interleave_robot.training.recipes import load_recipe
+from interleave_robot.training.results import write_results
+from interleave_robot.training.rewards import RewardConfig
+from interleave_robot.training.sft import run_sft, write_agent_file
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
@@ -62,8 +72,6 @@ def parser() -> argparse.ArgumentParser:
 
 def check_disjoint(train_dir: Path, eval_dir: Path) -> int:
     """ConfigError if any held-out episode seed is also a training episode seed; returns the overlap (0)."""
-    from interleave_robot.training.formatting import load_split
-
     train = set(load_split(train_dir, "train")["episode_seed"]) | set(load_split(train_dir, "test")["episode_seed"])
     held = set(load_split(eval_dir, "test")["episode_seed"])
     overlap = train & held
@@ -75,16 +83,6 @@ def check_disjoint(train_dir: Path, eval_dir: Path) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from interleave_robot.training.builders import BuildConfig, build_dataset
-    from interleave_robot.training.downstream import task_success
-    from interleave_robot.training.evaluate import evaluate_critic
-    from interleave_robot.training.formatting import corpus_for_tokenizer, load_split
-    from interleave_robot.training.modeling import ensure_checkpoint
-    from interleave_robot.training.recipes import load_recipe
-    from interleave_robot.training.results import write_results
-    from interleave_robot.training.rewards import RewardConfig
-    from interleave_robot.training.sft import write_agent_file
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data, held = out / "data" / "critic-rl", out / "data" / "heldout"
@@ -124,9 +122,6 @@ def main(argv: list[str] | None = None) -> int:
                                                      progress=False)["reward_terms"]
         return result
 
-    from interleave_robot.training.grpo import run_grpo
-    from interleave_robot.training.sft import run_sft
-
     n, first = args.downstream_episodes, args.downstream_seed
     _stage(out, "sft", lambda: _brief(run_sft(sft_recipe)))
     _stage(out, "eval_sft", lambda: evaluate(out / "sft" / "model"))
@@ -141,8 +136,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _yaml(path: str) -> dict:
-    import yaml
-
     return yaml.safe_load(Path(path).read_text())
 
 
