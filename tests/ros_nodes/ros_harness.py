@@ -26,7 +26,8 @@ LOOPBACK_CYCLONE = ('<CycloneDDS><Domain id="any"><General><Interfaces><NetworkI
 def node_env(domain_id: int) -> dict:
     env = dict(os.environ)
     env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", CYCLONEDDS_URI=LOOPBACK_CYCLONE,
-               PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0", OMP_NUM_THREADS="1", MUJOCO_GL="egl")
+               PYTHONUNBUFFERED="1", RCUTILS_COLORIZED_OUTPUT="0", OMP_NUM_THREADS="1", MUJOCO_GL="egl",
+               PYTHONFAULTHANDLER="1")  # a hung node dumps its threads' stacks on SIGABRT (see wait())
     return env
 
 
@@ -72,9 +73,13 @@ class NodeProcess:
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"{self.script} did not exit within {timeout} s:\n{self.output()[-3000:]}") from None
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack into the log
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            raise AssertionError(f"{self.script} did not exit within {timeout} s:\n{self.output()[-6000:]}") from None
 
     def stop(self, timeout: float = 20.0) -> int:
         """SIGINT (Ctrl-C), then the exit code."""
