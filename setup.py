@@ -36,7 +36,8 @@ EXTRAS = {
     # MuJoCo harness: envs, simulated generator, perception, bench plots, Meta-World.
     "sim": ["mujoco==3.3.0", "gymnasium>=1.0,<2", "scipy>=1.11", "matplotlib>=3.8",
             "metaworld==3.1.1", "packaging", "statsmodels>=0.14"],
-    # bench episodes on a Ray cluster (`bench --workers ray`); not in "all": a large install.
+    # bench episodes on a Ray cluster (`bench --workers ray`); not in "all" (a large install), but the
+    # README set-up installs it so that the tests run the Ray path on a local instance.
     "ray": ["ray>=2.9"],
     # ROS 2: real rclpy (Jazzy wheels, Fast DDS), the message packages, Cyclone DDS-direct, MCAP.
     "ros": ["ros-jazzy-rclpy[fastrtps]", "ros-jazzy-sensor-msgs", "ros-jazzy-std-msgs",

@@ -30,9 +30,9 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 echo "[setup] installing torch 2.13.0 (CPU)"
 "$VENV/bin/python" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "is ignored" || true
-echo "[setup] installing interleave-robot[${EXTRAS:-all,test}] (editable)"
+echo "[setup] installing interleave-robot[${EXTRAS:-all,ray,test}] (editable)"
 # (setuptools always prints one notice for editable installs of a package_dir layout; it is not a problem here)
-"$VENV/bin/python" -m pip install -q -e ".[${EXTRAS:-all,test}]" 2>&1 \
+"$VENV/bin/python" -m pip install -q -e ".[${EXTRAS:-all,ray,test}]" 2>&1 \
   | grep -v -e "is ignored" -e "^ *$" -e "!!" -e "wheel_obj" -e "Editable installation" -e "\*\*\*\*" -e "same$" -e "during imports" || true
 "$VENV/bin/python" -c "import torch, transformers, trl, diffusers, mujoco, rclpy, cyclonedds, interleave_robot" \
   || { echo "[setup] error: dependencies failed to import" >&2; exit 1; }
