@@ -13,6 +13,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from tqdm import tqdm
+
 from interleave_robot.events import ATTEMPT_DONE, PLAN_READY, RUN_FINISHED, STEP_ACCEPTED, Event
 
 _PREVIEW = 70
@@ -50,8 +52,6 @@ class ProgressListener:
         if event.kind == PLAN_READY:
             self._num_steps = len(p["plan"].steps)
             if self.bar_enabled:
-                from tqdm import tqdm
-
                 self._bar = tqdm(total=self._num_steps, unit="step", file=self.stream, desc="guidance")
             else:
                 self._line(f"plan: {self._num_steps} steps")

@@ -39,7 +39,7 @@ import numpy as np
 
 from interleave_robot.errors import ImageError, RecordError, RunStoreError
 from interleave_robot.images import load_image, save_png
-from interleave_robot.types import Attempt, Observation, Plan, StepResult, Task, Trajectory
+from interleave_robot.types import Attempt, CameraModel, Observation, Plan, StepResult, Task, Trajectory
 
 TRAJECTORY = "trajectory.jsonl"
 MAX_RECORD_CHARS = 50_000_000  # a record larger than this is treated as corrupt
@@ -219,8 +219,6 @@ class RunStore:
 
     def load_observation(self) -> Observation:
         """The run's observation (image from observation.png; camera and metadata from run.json)."""
-        from interleave_robot.types import CameraModel
-
         where = self.root / "run.json"
         info = _dict_field(self.info, "observation", where)
         camera, timestamp = info.get("camera"), info.get("timestamp", 0.0)

@@ -19,9 +19,14 @@ import os
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
 from interleave_robot.cli.agent_args import NO_CRITIC, add_agent_arguments, agent_options
 from interleave_robot.errors import ConfigError
+from interleave_robot.sim_envs.bench_ray import run_on_ray
+from interleave_robot.sim_envs.bench_report import aggregate, print_table, write_outputs
 from interleave_robot.sim_envs.demo_cmd import add_loop_arguments
+from interleave_robot.sim_envs.env_cache import close_cached_envs
 
 HELP = "benchmark guidance in simulation: success per task family, fault rate, critic and loop, on any agents"
 EPISODES_FILE = "episodes.jsonl"
@@ -73,7 +78,6 @@ def _init_worker() -> None:
 def _close_worker() -> None:
     """Free the in-process runner's agents and the process's envs (pool workers are terminated)."""
     global _RUNNER
-    from interleave_robot.sim_envs.env_cache import close_cached_envs
 
     if _RUNNER is not None:
         _RUNNER.close()
@@ -182,8 +186,6 @@ def _run_local(todo: list[dict], workers: int, record) -> None:
 def run_jobs(jobs: list[dict], out: Path, workers: int = 2, progress: bool = True, backend: str = "local",
              ray_address: str | None = None) -> list[dict]:
     """Run the jobs not yet in out/episodes.jsonl; return every row (old and new) for them."""
-    from tqdm import tqdm
-
     out.mkdir(parents=True, exist_ok=True)
     path = out / EPISODES_FILE
     done = _load_done(path)
@@ -198,8 +200,6 @@ def run_jobs(jobs: list[dict], out: Path, workers: int = 2, progress: bool = Tru
             bar.update(1)
 
         if backend == "ray":
-            from interleave_robot.sim_envs.bench_ray import run_on_ray
-
             run_on_ray(todo, run_job, record, ray_address)
         else:
             _run_local(todo, workers, record)
@@ -208,8 +208,6 @@ def run_jobs(jobs: list[dict], out: Path, workers: int = 2, progress: bool = Tru
 
 
 def run(args: argparse.Namespace) -> int:
-    from interleave_robot.sim_envs.bench_report import aggregate, print_table, write_outputs
-
     jobs = jobs_of(args)
     backend, workers = _workers(args)
     out = Path(args.out)

@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 
 from interleave_robot.cli.agent_args import NO_CRITIC, add_agent_arguments, agent_options
+from interleave_robot.report import write_report
+from interleave_robot.sim_envs.rendering import import_mujoco
+from interleave_robot.store import RunStore
 
 HELP = "run a simulated task end to end (planner -> generator -> critic -> executor, closed loop) and report it"
 
@@ -102,11 +105,7 @@ def _step_lines(result) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interleave_robot.report import write_report
-    from interleave_robot.store import RunStore
-
     from interleave_robot.sim_envs.episode import EpisodeRunner
-    from interleave_robot.sim_envs.rendering import import_mujoco
 
     import_mujoco()  # a missing GL backend fails here, before a run directory is made
     config = episode_config(args)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import atexit
 
+from interleave_robot.sim_envs.registration import env_id
+
 # gymnasium (and through the env, mujoco) is imported when the first env is built: a heavy
 # optional stack, kept out of module import.
 
@@ -32,7 +34,6 @@ def cached_env(family: str, image_size: int = 128, **env_options):
     if env is None:
         import gymnasium as gym
 
-        from interleave_robot.sim_envs.registration import env_id
 
         env = gym.make(env_id(family), image_size=int(image_size), **env_options)
         _ENVS[key] = env

@@ -28,14 +28,18 @@ import numpy as np
 
 from interleave_robot.agents import Generator, Robot
 from interleave_robot.errors import BackendError, ConfigError
+from interleave_robot.events import REPLANNED, STEP_ACCEPTED, STEP_EXECUTED
 from interleave_robot.pipeline import LOOPS, GuidancePipeline, PipelineConfig
 from interleave_robot.registry import CRITICS, GENERATORS, PLANNERS
-from interleave_robot.types import GenerationRequest, GenerationResult, StepFeedback, StepResult, Trajectory
-
+from interleave_robot.sim_envs import vision
 from interleave_robot.sim_envs.env_cache import cached_env
 from interleave_robot.sim_envs.faults import NO_FAULT
-from interleave_robot.sim_envs.scene import SimSnapshot
-from interleave_robot.sim_envs.tasks import FAMILIES, MAX_STEPS
+from interleave_robot.sim_envs.placement import apply_subgoal
+from interleave_robot.sim_envs.scene import SimSnapshot, write_state
+from interleave_robot.sim_envs.tasks import FAMILIES, MAX_STEPS, goal_of
+from interleave_robot.sim_envs.teacher import holding_prefix
+from interleave_robot.store import RunStore
+from interleave_robot.types import GenerationRequest, GenerationResult, StepFeedback, StepResult, Trajectory
 
 NO_CRITIC = "none"
 DRIFT_PX = 3.0  # a placed block seen this far from where it was left asks for a re-plan
@@ -167,8 +171,6 @@ class FrameSizeChecked(Generator):
 def push_block(env, name: str, dx: float, dy: float, settle_steps: int = 60) -> None:
     """The world moves block `name` by (dx, dy) metres (privileged: a disturbance, no agent's
     doing), then physics settles."""
-    from interleave_robot.sim_envs.scene import write_state
-
     base = env.unwrapped
     state = base.state()
     state.positions[name][0] += float(dx)
@@ -211,8 +213,6 @@ class SimRobot(Robot):
         self.env_steps = 0
 
     def execute(self, step_result: StepResult, step_index: int) -> StepFeedback:
-        from interleave_robot.sim_envs import vision
-
         base = self.env.unwrapped
         number = step_result.step.step_number
         accepted = step_result.accepted
@@ -331,10 +331,6 @@ class EpisodeRunner:
 
     def _judge_steps(self, config, task, trajectory, sources: "_SourceStates", initial) -> list[dict]:
         """The privileged judge's verdict on each accepted image, beside the exact ground truth."""
-        from interleave_robot.sim_envs.placement import apply_subgoal
-        from interleave_robot.sim_envs.tasks import goal_of
-        from interleave_robot.sim_envs.teacher import holding_prefix
-
         goal = goal_of(task.spec)
         spec = initial.spec
         judge = self.judge()
@@ -390,8 +386,6 @@ class _SourceStates:
         self._last, self._seen = 0, None
 
     def __call__(self, event) -> None:
-        from interleave_robot.events import REPLANNED, STEP_ACCEPTED, STEP_EXECUTED
-
         payload = event.payload
         if event.kind == STEP_ACCEPTED:
             self._last = payload["step_index"]
@@ -408,8 +402,6 @@ def run_episode(config: EpisodeConfig, out_dir=None) -> EpisodeResult:
     """One episode; with `out_dir`, the run is stored there (RunStore) for the report."""
     store = None
     if out_dir is not None:
-        from interleave_robot.store import RunStore
-
         store = RunStore.create(out_dir, meta={"episode": vars(config)})
     with EpisodeRunner(config.image_size) as runner:
         return runner.run(config, store=store)

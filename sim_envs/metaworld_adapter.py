@@ -17,15 +17,15 @@ multisampling are switched off before the first render (10x faster on CPU).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from interleave_robot.agents import Generator, Planner
 from interleave_robot.errors import BackendError, ConfigError
-from interleave_robot.types import GenerationRequest, GenerationResult, Observation, Plan, PlanStep, Task
-
 from interleave_robot.sim_envs.rendering import import_mujoco
+from interleave_robot.types import GenerationRequest, GenerationResult, Observation, Plan, PlanStep, Task
 
 
 @dataclass(frozen=True)
@@ -136,8 +136,6 @@ class MetaWorldEnv:
 
     def expert_step(self, rng: np.random.Generator | None = None, noise: float = 0.0) -> bool:
         """One expert action (with optional Gaussian action noise); True while steps remain."""
-        import warnings
-
         if self.steps >= self.max_steps:
             return False
         with warnings.catch_warnings():  # the experts' gains trip Meta-World's own clipping warning

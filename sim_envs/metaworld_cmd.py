@@ -12,12 +12,16 @@ import json
 import sys
 from pathlib import Path
 
+from tqdm import tqdm
+
+from interleave_robot.errors import ConfigError, InterleaveError
+from interleave_robot.sim_envs.metaworld_adapter import TASK_NAMES, check_task
+from interleave_robot.sim_envs.metaworld_runner import MetaWorldRunConfig, MetaWorldRunner
+
 HELP = "run Meta-World v3 tasks with phase subgoal images and Meta-World's experts; compare with the expert alone"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from interleave_robot.sim_envs.metaworld_adapter import TASK_NAMES
-
     parser.add_argument("--tasks", default=",".join(TASK_NAMES),
                         help=f"comma-separated Meta-World tasks (default: all of {', '.join(TASK_NAMES)})")
     parser.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
@@ -45,12 +49,7 @@ def summarize(results: list) -> list[dict]:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
 
-    from interleave_robot.errors import ConfigError
-
-    from interleave_robot.sim_envs.metaworld_adapter import check_task
-    from interleave_robot.sim_envs.metaworld_runner import MetaWorldRunConfig, MetaWorldRunner
 
     tasks = [check_task(t.strip()) for t in args.tasks.split(",") if t.strip()]
     if not tasks:
@@ -85,8 +84,6 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry (`python -m interleave_robot.sim_envs.metaworld_cmd`) until the CLI table lists it."""
-    from interleave_robot.errors import InterleaveError
-
     parser = argparse.ArgumentParser(prog="interleave-robot metaworld", description=HELP)
     add_arguments(parser)
     try:

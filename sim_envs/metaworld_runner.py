@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from interleave_robot.errors import ConfigError
+from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
+from interleave_robot.sim_envs.metaworld_adapter import (MetaWorldEnv, MetaWorldGeneratorConfig,
+                                                         MetaWorldPhaseGenerator, MetaWorldPhasePlanner,
+                                                         MetaWorldSnapshot)
 from interleave_robot.types import Observation, Task
-
-from interleave_robot.sim_envs.metaworld_adapter import (MetaWorldEnv, MetaWorldGeneratorConfig, MetaWorldPhaseGenerator,
-                                MetaWorldPhasePlanner, MetaWorldSnapshot)
 
 
 @dataclass
@@ -82,8 +83,6 @@ class MetaWorldRunner:
         return env.success, env.steps
 
     def run(self, name: str, episode: int) -> MetaWorldEpisodeResult:
-        from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
-
         t0 = time.perf_counter()
         expert_success, expert_steps = self.expert_alone(name, episode)
         env = self._env(name)

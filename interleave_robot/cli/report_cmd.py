@@ -1,6 +1,8 @@
 """`interleave-robot report DIR`: (re)write a run directory's self-contained report.html."""
 from __future__ import annotations
 
+from interleave_robot.report import write_report
+
 HELP = "write the self-contained report.html of a run directory"
 
 
@@ -10,7 +12,5 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from interleave_robot.report import write_report
-
     print(write_report(args.run_dir, out=args.out))
     return 0

@@ -24,6 +24,7 @@ from interleave_robot.images import load_image
 from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
 from interleave_robot.progress import ProgressListener
 from interleave_robot.registry import CRITICS, GENERATORS, PLANNERS
+from interleave_robot.report import write_report
 from interleave_robot.store import RunStore, generator_failures
 from interleave_robot.types import Observation, Task
 
@@ -134,7 +135,6 @@ def run(args) -> int:
                 backend.close()
         if store is not None:
             store.close()
-    from interleave_robot.report import write_report
 
     report = write_report(args.out)
     flagged = sum(1 for s in trajectory.steps if s.flagged)

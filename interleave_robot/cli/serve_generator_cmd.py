@@ -8,6 +8,7 @@ import sys
 
 from interleave_robot.config import parse_key_values
 from interleave_robot.errors import ConfigError
+from interleave_robot.generator_server import GeneratorServer, ServerOptions
 from interleave_robot.registry import GENERATORS
 
 HELP = "serve a generator under the InterleaveThinker HTTP contract (POST /edit, GET /health)"
@@ -41,8 +42,6 @@ def _request_bytes(mb: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from interleave_robot.generator_server import GeneratorServer, ServerOptions
-
     generator_class = GENERATORS.resolve(args.generator)
     # getattr: plugin generators need not subclass Generator. "sim" reads simulator state no HTTP request carries.
     if getattr(generator_class, "needs_source_state", False):
