@@ -17,7 +17,10 @@ import signal
 import sys
 import threading
 
+import yaml
+
 from interleave_robot.errors import InterleaveError
+from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
 
 NODES = ("guidance", "planner", "generator", "critic", "sim_bridge")
 
@@ -36,8 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(items: list[str]) -> dict:
-    import yaml
-
     out = {}
     for item in items:
         name, sep, value = item.partition(":=")
@@ -97,7 +98,6 @@ def _episodes(values: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from interleave_robot.ros_nodes.ros_params import yaml_parameters
-    from interleave_robot.ros_nodes.transport_dds import DDSConfig, DDSTransport
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

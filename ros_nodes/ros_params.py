@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from interleave_robot.errors import ConfigError
 from interleave_robot.ros_nodes.node_setup import config_from_parameters, parameter_defaults
 
@@ -65,8 +67,6 @@ def pick(values: dict, config_class: type) -> dict:
 
 def yaml_parameters(path: str | Path | None, node_name: str) -> dict:
     """The `ros__parameters` of `node_name` in a ROS params YAML file (also `/**` wildcards)."""
-    import yaml
-
     if path is None:
         return {}
     path = Path(path)

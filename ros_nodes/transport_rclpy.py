@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import threading
 
+from interleave_robot.errors import ConfigError
 from interleave_robot.ros_nodes import messages as m
 from interleave_robot.ros_nodes.qos import QosProfile
 from interleave_robot.ros_nodes.transport import Callback, Publisher, Subscription, Transport
@@ -23,8 +24,6 @@ def _ros_class(msg_type: type) -> type:
         try:
             from interleave_robot_interfaces.msg import Subgoal
         except ImportError:
-            from interleave_robot.errors import ConfigError
-
             raise ConfigError("the Subgoal topic needs the interleave_robot_interfaces package (build "
                               "ros_nodes/interfaces with colcon) or subgoal_topic set to ''") from None
         classes[m.Subgoal] = Subgoal
