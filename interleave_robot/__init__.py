@@ -7,8 +7,9 @@ from interleave_robot.errors import (BackendError, BackendTimeoutError, Checkpoi
                                      RecordError, RunStoreError)
 from interleave_robot.parsing import parse_plan, parse_verdict
 from interleave_robot.pipeline import GuidancePipeline, PipelineConfig
-from interleave_robot.types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult, Observation,
-                    Plan, PlanStep, StepResult, Task, Trajectory, Verdict)
+from interleave_robot.types import (Attempt, CameraModel, CritiqueRequest, GenerationRequest, GenerationResult,
+                                    Observation, Plan, PlanStep, SceneObject, StepFeedback, StepResult, Task,
+                                    Trajectory, Verdict)
 
 __version__ = "0.1.0"
 
@@ -17,5 +18,5 @@ __all__ = [
     "ImageTooLargeError", "RecordError",
     "InterleaveError", "OutputFormatError", "RunStoreError", "parse_plan", "parse_verdict", "GuidancePipeline",
     "PipelineConfig", "Attempt", "CameraModel", "CritiqueRequest", "GenerationRequest", "GenerationResult",
-    "Observation", "Plan", "PlanStep", "StepResult", "Task", "Trajectory", "Verdict",
+    "Observation", "Plan", "PlanStep", "SceneObject", "StepFeedback", "StepResult", "Task", "Trajectory", "Verdict",
 ]
