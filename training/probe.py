@@ -1,6 +1,6 @@
 """Probes: is `previous_step_success` learnable from these inputs at all, by a small model, fast?
 
-A diagnostic for the critic experiment (DESIGN.md lists it as an untried route). Each probe is
+A diagnostic for the critic experiment (docs/DESIGN.md lists it as an untried route). Each probe is
 a small MLP trained with plain PyTorch on fixed features of the critic rows and scored by ROC
 AUC on the held-out split:
 - "pixels": the two images downsampled (plus their difference) and the instruction's

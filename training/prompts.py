@@ -9,7 +9,7 @@ Answer styles for the critic's `<think>` part:
 - "plain": one fixed sentence, so the verdict token is where the decision is made (and a
   teacher-forced score at that token measures the decision, see evaluate.py).
 - "positions": the grid cells of the moved object and its reference in both images written
-  before the verdict, a dense intermediate target (one of DESIGN.md's untried routes).
+  before the verdict, a dense intermediate target (one of docs/DESIGN.md's untried routes).
 - "grids": both images as whole 8x8 grids, the goal, the cell wanted, what changed and
   whether the image is noisy, then the verdict (grids.py; the route that learns, issue 10).
 """
