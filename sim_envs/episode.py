@@ -203,14 +203,19 @@ class SimRobot(Robot):
 
     `disturb(env, step_index)` (execution noise, tests) runs after each executed step. A step
     whose moved block is then seen more than DRIFT_PX from where it was left asks for a re-plan.
+
+    The robot hands the executor the latest Gymnasium (obs, info) it has (from `reset`, given to
+    the constructor, then from each execution), so the executor needs no extra look step.
     """
 
-    def __init__(self, env, executor=None, disturb: Callable | None = None):
+    def __init__(self, env, executor=None, disturb: Callable | None = None, obs: dict | None = None,
+                 info: dict | None = None):
         from interleave_robot.sim_envs.executor import SubgoalExecutor
 
         self.env, self.executor, self.disturb = env, executor or SubgoalExecutor(), disturb
         self.execution: list[dict] = []
         self.env_steps = 0
+        self.obs, self.info = obs, info  # the latest Gymnasium observation and info (None: unknown)
 
     def execute(self, step_result: StepResult, step_index: int) -> StepFeedback:
         base = self.env.unwrapped
@@ -221,8 +226,10 @@ class SimRobot(Robot):
             self.execution.append({"step": number, "success": False, "reason": reason, "moved_object": None,
                                    "target_xyz": None, "env_steps": 0})
             return StepFeedback(base.observation(), success=False, reason=reason)
-        outcome = self.executor.execute(self.env, accepted.image, step_result.step.instruction)
+        outcome = self.executor.execute(self.env, accepted.image, step_result.step.instruction,
+                                        obs=self.obs, info=self.info)
         self.env_steps += outcome.env_steps
+        self.obs, self.info = outcome.obs, outcome.info
         record = {"step": number, "success": outcome.success, "reason": outcome.reason,
                   "moved_object": outcome.moved_object, "target_xyz": outcome.target_xyz,
                   "env_steps": outcome.env_steps}
@@ -234,6 +241,7 @@ class SimRobot(Robot):
             return StepFeedback(left)
         record["disturbed"] = self.disturb(self.env, step_index)
         after = base.observation()
+        self.obs, self.info = _gym_view(after, self.info)  # the world moved outside env.step
         color = base.scene_spec.get(outcome.moved_object).color if outcome.moved_object else None
         if color is not None:
             was = vision.merged_blob(vision.color_masks(left.image, [color])[color])
@@ -244,6 +252,16 @@ class SimRobot(Robot):
                 return StepFeedback(after, success=True, replan=True,
                                     reason=f"the {color} block moved {drift:.1f} px after it was placed")
         return StepFeedback(after)
+
+
+def _gym_view(observation, info: dict | None) -> tuple[dict, dict | None]:
+    """The Gymnasium (obs, info) the executor reads, from a freshly rendered Observation (after
+    a disturbance moved the world outside env.step). `info`'s other entries are kept as they were."""
+    obs = {"rgb": observation.image, "depth": observation.depth,
+           "gripper": np.asarray(observation.metadata["gripper"], dtype=np.float32)}
+    if info is None:
+        return obs, None
+    return obs, {**info, "camera": observation.camera, "inventory": observation.inventory}
 
 
 class EpisodeRunner:
@@ -283,7 +301,7 @@ class EpisodeRunner:
         t0 = time.perf_counter()
         env = self._env(config.family)
         options = {"steps": config.steps} if config.steps else None
-        _, info = env.reset(seed=config.seed, options=options)
+        obs, info = env.reset(seed=config.seed, options=options)
         unwrapped = env.unwrapped
         observation = unwrapped.observation()
         planner = self.backend("planner", config.planner, config.backend_options("planner"))
@@ -296,7 +314,7 @@ class EpisodeRunner:
         if disturb is None and config.execution_noise > 0:
             noise_rng = np.random.default_rng([config.seed, 0x6E6F69])
             disturb = lambda e, _k: nudge_block(e, noise_rng, config.execution_noise)  # noqa: E731
-        robot = SimRobot(env, disturb=disturb)
+        robot = SimRobot(env, disturb=disturb, obs=obs, info=info)
         pipeline = GuidancePipeline(planner, generator, critic, PipelineConfig(
             max_attempts_per_step=config.max_attempts_per_step, use_critic=critic is not None, seed=config.seed,
             loop=config.loop, max_replans=config.max_replans))
