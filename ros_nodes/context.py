@@ -1,7 +1,8 @@
 """JSON payloads that travel on std_msgs/String topics: tasks, observation context, status.
 
-- A task is plain text, or a JSON object {"text", "family"?, "spec"?, "id"?} (what a
-  simulator publishes so that its privileged teacher can read the task spec).
+- A task is plain text, or a JSON object {"text", "family"?, "spec"?, "id"?, "seed"?} (what a
+  simulator publishes so that its privileged teacher can read the task spec; "seed" is the
+  episode's seed, which the guidance node runs that task with, as `demo` does).
 - The observation context is a JSON object {"stamp_ns", "camera"?, "inventory"?, "state"?}
   published beside a camera frame with the same header stamp: the camera model (intrinsics
   and extrinsics, OpenCV convention), the scene inventory (the objects' names, kinds and
@@ -16,13 +17,14 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from interleave_robot.errors import ConfigError, InterleaveError
 from interleave_robot.types import CameraModel, SceneObject, Task
 
 MAX_TASK_CHARS = 20_000
 MAX_JSON_CHARS = 4_000_000  # an observation context or a split-mode message (base64 images)
+MAX_SEED = 2**63 - 1  # a task's seed: what numpy's and torch's generators take
 
 # codec name -> "module:Class" of a class with to_dict() and from_dict(); None: no state.
 STATE_CODECS: dict[str, str | None] = {
@@ -79,32 +81,45 @@ def loads_object(text: str, what: str, limit: int = MAX_JSON_CHARS) -> dict:
     return value
 
 
-def parse_task(text: str) -> tuple[Task, str | None]:
-    """A task message -> (Task, task id or None); MessageError for an empty or bad task."""
+class TaskMessage(NamedTuple):
+    """A parsed task message: the task, its id and its seed (None when the message has none)."""
+
+    task: Task
+    task_id: str | None = None
+    seed: int | None = None
+
+
+def parse_task(text: str) -> TaskMessage:
+    """A task message -> TaskMessage; MessageError for an empty or bad task."""
     if len(text) > MAX_TASK_CHARS:
         raise MessageError(f"task is {len(text)} characters, over the {MAX_TASK_CHARS} bound")
     stripped = text.strip()
     if not stripped:
         raise MessageError("task is empty")
     if not stripped.startswith("{"):
-        return Task(text=stripped), None
+        return TaskMessage(Task(text=stripped))
     data = loads_object(stripped, "task")
     words = data.get("text")
     if not isinstance(words, str) or not words.strip():
         raise MessageError("task JSON needs a non-empty \"text\"")
-    family, spec, task_id = data.get("family"), data.get("spec"), data.get("id")
+    family, spec, task_id, seed = data.get("family"), data.get("spec"), data.get("id"), data.get("seed")
     if family is not None and not isinstance(family, str):
         raise MessageError(f"task \"family\" must be a string, got {type(family).__name__}")
     if spec is not None and not isinstance(spec, dict):
         raise MessageError(f"task \"spec\" must be an object, got {type(spec).__name__}")
-    return Task(text=words.strip(), family=family, spec=spec), None if task_id is None else str(task_id)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED):
+        raise MessageError(f"task \"seed\" must be an integer in [0, 2**63), got {seed!r}")
+    return TaskMessage(Task(text=words.strip(), family=family, spec=spec), None if task_id is None else str(task_id),
+                       seed)
 
 
-def task_message(task: Task, task_id: str | None = None) -> str:
-    """The JSON task text for a Task (the inverse of parse_task)."""
+def task_message(task: Task, task_id: str | None = None, seed: int | None = None) -> str:
+    """The JSON task text for a Task (the inverse of parse_task); `seed` only when given."""
     data = {"text": task.text, "family": task.family, "spec": task.spec}
     if task_id is not None:
         data["id"] = task_id
+    if seed is not None:
+        data["seed"] = int(seed)
     return json.dumps(data)
 
 

@@ -2,7 +2,7 @@
 
 Topics (defaults are the contract; all remappable through the config):
   in   /camera/image_raw            sensor_msgs/Image (or CompressedImage)  sensor data QoS
-  in   /interleave/task             std_msgs/String (text, or JSON with text/family/spec)
+  in   /interleave/task             std_msgs/String (text, or JSON with text/family/spec/id/seed)
   in   (optional) context topic     std_msgs/String JSON camera model + sim state per frame
   out  /interleave/plan             std_msgs/String JSON plan        reliable, transient local
   out  /interleave/subgoal/image    sensor_msgs/Image per accepted step   reliable
@@ -18,6 +18,10 @@ its observation context), re-planning when the robot reports a failure or asks f
 (PipelineConfig.max_replans). Loop "open": the paper's loop, each step edits the previous
 step's accepted image and the node never waits for the robot.
 
+A task that carries a "seed" (the sim bridge sends each episode's) runs with that seed as its
+pipeline seed and its planner's seed, as `demo` seeds both from the episode seed; a task
+without one runs with the node's configured seeds.
+
 Only the latest camera frame is kept (never a backlog): a task runs on the newest valid
 frame at the moment it starts. Tasks run one at a time on a worker thread; a task that
 arrives while one runs is refused on the status topic ("busy"). Every bad input (a frame
@@ -26,6 +30,8 @@ and the node keeps running.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import threading
 import time
@@ -87,6 +93,24 @@ class GuidanceNodeConfig:
 
 def stamp_ns(msg) -> int:
     return msg.header.stamp.to_nanoseconds()
+
+
+def seeded_pipeline(pipeline: GuidancePipeline, seed: int | None) -> GuidancePipeline:
+    """The pipeline one task runs with. For a task with a seed: the same backends with
+    PipelineConfig.seed and the planner's own seed set to it (sim_envs/episode.py seeds both
+    from the episode seed). The planner is re-seeded where its `config` is a dataclass with a
+    `seed` field (the teacher's TeacherConfig): a shallow copy with that config, sharing what
+    the planner loaded (the copy is never closed; the original owns it). Other planners
+    (remote ones, the static planner) are used as they are. Without a seed: `pipeline`."""
+    if seed is None:
+        return pipeline
+    run = copy.copy(pipeline)  # GuidancePipeline holds no per-run state: a copy shares the backends
+    run.config = dataclasses.replace(pipeline.config, seed=seed)
+    planner_config = getattr(pipeline.planner, "config", None)
+    if dataclasses.is_dataclass(planner_config) and "seed" in {f.name for f in dataclasses.fields(planner_config)}:
+        run.planner = copy.copy(pipeline.planner)
+        run.planner.config = dataclasses.replace(planner_config, seed=seed)
+    return run
 
 
 class GuidanceLogic:
@@ -194,7 +218,7 @@ class GuidanceLogic:
 
     def on_task(self, msg: String) -> None:
         try:
-            task, task_id = parse_task(msg.data)
+            task, task_id, seed = parse_task(msg.data)
         except MessageError as exc:
             self.publish_status("error", error=f"task rejected: {exc}")
             return
@@ -207,8 +231,8 @@ class GuidanceLogic:
             if self._worker is not None and self._worker.is_alive():
                 self.publish_status("error", task_id=task_id, error="busy: a task is already running; task refused")
                 return
-            self.publish_status("received", task_id=task_id, task=task.text)
-            self._worker = threading.Thread(target=self._run, args=(task, task_id), daemon=True,
+            self.publish_status("received", task_id=task_id, task=task.text, seed=seed)
+            self._worker = threading.Thread(target=self._run, args=(task, task_id, seed), daemon=True,
                                             name="guidance-run")
             self._worker.start()
 
@@ -236,7 +260,7 @@ class GuidanceLogic:
         return Observation(image=image, camera=camera, state=state, timestamp=stamp_ns(frame) * 1e-9,
                            inventory=inventory)
 
-    def _run(self, task: Task, task_id: str | None) -> None:
+    def _run(self, task: Task, task_id: str | None, seed: int | None = None) -> None:
         try:
             observation = self.observation()
         except InterleaveError as exc:
@@ -245,7 +269,8 @@ class GuidanceLogic:
         listener = _RunListener(self, task_id)
         robot = _TopicRobot(self, task_id or "") if self.config.loop == "closed" else None
         try:
-            trajectory = self.pipeline.run(task, observation, listeners=[listener], robot=robot)
+            trajectory = seeded_pipeline(self.pipeline, seed).run(task, observation, listeners=[listener],
+                                                                  robot=robot)
         except Exception as exc:  # the node outlives any run
             self.transport.logger.error(f"guidance run failed: {traceback.format_exc()}")
             self.publish_status("error", task_id=task_id, error=f"run failed: {type(exc).__name__}: {exc}")

@@ -1,13 +1,14 @@
 """The sim bridge: the MuJoCo tabletop env as a robot on topics, closing the guidance loop.
 
 It publishes the env camera (with an observation context carrying the camera model and the
-simulator snapshot, for the sim generator and the privileged teacher), publishes the task,
-then follows each subgoal image the guidance node sends with the visual-subgoal executor,
-in order, publishing a fresh frame after every executed step and then a step-done report
-(context.StepDone, with that frame's stamp): in the guidance node's closed loop the next
-subgoal is generated from that frame. The executor finds what to move and where from the
-subgoal image and the current observation only. A failed step ends the episode in the open
-loop (as `demo` does); in the closed loop it is reported and the guidance node re-plans.
+simulator snapshot, for the sim generator and the privileged teacher), publishes the task
+(with the episode's seed, which the guidance node runs it with), then follows each subgoal
+image the guidance node sends with the visual-subgoal executor, in order, publishing a fresh
+frame after every executed step and then a step-done report (context.StepDone, with that
+frame's stamp): in the guidance node's closed loop the next subgoal is generated from that
+frame. The executor finds what to move and where from the subgoal image and the current
+observation only. A failed step ends the episode in the open loop (as `demo` does); in the
+closed loop it is reported and the guidance node re-plans.
 
 Env access stays on the bridge's own thread (frames are rendered there and re-sent while
 waiting), so MuJoCo is never driven from a transport callback.
@@ -104,6 +105,7 @@ class SimBridge:
         transport.subscribe(c.subgoal_text_topic, String, qos.RELIABLE, lambda m: self._events.put(("text", m)))
         transport.subscribe(c.status_topic, String, qos.RELIABLE, lambda m: self._events.put(("status", m)))
         self._frame: Image | None = None
+        self._obs = self._info = None  # the latest Gymnasium (obs, info), handed to the executor as demo's robot does
         self._stamp = 0.0
         self._stopped = False
         self._closed = False
@@ -153,15 +155,16 @@ class SimBridge:
         seed = c.seed if seed is None else seed
         while not self._events.empty():  # leftovers of an earlier episode
             self._events.get_nowait()
-        _, info = self.env.reset(seed=seed, options={"steps": c.steps} if c.steps else None)
-        task = info["task"]
+        self._obs, self._info = self.env.reset(seed=seed, options={"steps": c.steps} if c.steps else None)
+        task = self._info["task"]
         task_id = task_id or f"{c.family}-{seed}-{time.time_ns()}"
         result = BridgeResult(success=False, family=c.family, seed=seed, task=task.text)
         try:
             self._wait_matched()
             self.publish_frame()
             result.initial_image = image_to_numpy(self._frame)
-            self._task.publish(String(task_message(task, task_id)))
+            # The seed too: the guidance node runs this episode with it (planner and pipeline), as `demo` does.
+            self._task.publish(String(task_message(task, task_id, seed)))
             self._follow_run(task_id, result)
         except (TimeoutError, RuntimeError) as exc:
             result.failure = str(exc)
@@ -206,7 +209,8 @@ class SimBridge:
     def _follow(self, subgoal, instruction: str, task_id: str, result: BridgeResult) -> bool:
         """Execute one subgoal and report it done; False when the executor failed."""
         step = len(result.execution) + 1
-        out = self.executor.execute(self.env, subgoal, instruction)
+        out = self.executor.execute(self.env, subgoal, instruction, obs=self._obs, info=self._info)
+        self._obs, self._info = out.obs, out.info
         result.env_steps += out.env_steps
         result.execution.append({"step": step, "success": out.success, "reason": out.reason,
                                  "moved_object": out.moved_object, "target_xyz": out.target_xyz,

@@ -171,14 +171,15 @@ def test_bad_frames_are_reported_and_the_node_keeps_running(rig, bad, words):
 def test_bad_tasks_are_reported_and_the_node_keeps_running(rig):
     r = rig()
     for text in ("", "   ", "{not json", json.dumps({"family": "stack"}),
-                 json.dumps({"text": "stack", "spec": 3}), "x" * 30000):
+                 json.dumps({"text": "stack", "spec": 3}), "x" * 30000, json.dumps({"text": "stack", "seed": -1})):
         r.task.publish(String(text))
-    errors = [json.loads(m.data)["error"] for m in r.wait_event("error", 6)]
+    errors = [json.loads(m.data)["error"] for m in r.wait_event("error", 7)]
     assert any("task is empty" in e for e in errors)
     assert any("not valid JSON" in e for e in errors)
     assert any("non-empty \"text\"" in e for e in errors)
     assert any("\"spec\" must be an object" in e for e in errors)
     assert any("over the" in e for e in errors)
+    assert any("\"seed\" must be an integer" in e for e in errors)
     r.camera.publish(numpy_to_image(frame(8)))
     time.sleep(0.2)
     r.task.publish(String("stack"))
