@@ -28,7 +28,7 @@ def vlm_critic_options(model_dir: str | Path) -> dict:
 
     prompts = prompt_config_for(Path(model_dir))
     return {"vlm": "transformers", "template": prompts.critic_template,
-            "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": 320}}
+            "vlm_options": {"model": str(model_dir), "processor": "image-only", "max_new_tokens": 400}}
 
 
 def build_critic(critic: str, model_dir: str | Path | None = None):

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from interleave_robot.backends.vlm_transformers import apply_position_scheme
 from interleave_robot.errors import CheckpointNotFoundError
 
-from interleave_robot.training.formatting import critic_prompt_for, load_split
+from interleave_robot.training.formatting import GRID_STYLES, critic_prompt_for, load_split
 from interleave_robot.training.grids import cell_accuracy, field_accuracy, read_grids
 from interleave_robot.training.modeling import load_processor
 from interleave_robot.training.metrics import binary_metrics, bootstrap_interval, per_fault_metrics, roc_auc
@@ -67,7 +67,8 @@ class CriticScorer:
 
     def greedy(self, rows: list[dict], max_new_tokens: int | None = None) -> list[str]:
         # A "grids" answer writes two 64-cell grids before the verdict (~230 tokens).
-        max_new_tokens = max_new_tokens or (320 if self.prompts.answer_style == "grids" else 96)
+        # An "arrivals" answer writes three (~300 tokens).
+        max_new_tokens = max_new_tokens or {"grids": 320, "arrivals": 400}.get(self.prompts.answer_style, 96)
         inputs = self.processor(text=self._texts(rows), images=[r["images"] for r in rows], padding=True,
                                 padding_side="left", return_tensors="pt").to(self.device)
         with self.torch.inference_mode():
@@ -117,10 +118,11 @@ def evaluate_critic(model_dir: str | Path, data_dir: str | Path, split: str = "t
         scores += scorer.verdict_scores(rows, batch_answers)
     result = summarize(list(ds["success"]), list(ds["fault"]), answers, scores)
     result.update(model=str(model_dir), data=str(data_dir), split=split, examples=answers[:5])
-    if scorer.prompts.answer_style == "grids" and "grids" in ds.column_names:
+    style = scorer.prompts.answer_style
+    if style in GRID_STYLES and "grids" in ds.column_names:
         result["grid_cell_accuracy"] = grid_reading(answers, list(ds["grids"]))
         thinks = [a.split("<think>", 1)[-1].split("</think>", 1)[0] for a in answers]
-        result["think_field_accuracy"] = field_accuracy(thinks, list(ds["grids"]), list(ds["success"]))
+        result["think_field_accuracy"] = field_accuracy(thinks, list(ds["grids"]), list(ds["success"]), style)
     if reward_config is not None:
         result["reward_terms"] = reward_term_means(ds, answers, reward_config)
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 from interleave_robot.errors import ConfigError
 
 from interleave_robot.training.grids import grids_think
+GRID_STYLES = ("grids", "arrivals")  # answer styles whose think is written from the `grids` column
 from interleave_robot.training.prompts import (PromptConfig, assistant_turn, critic_answer, critic_prompt_text, planner_prompt_text,
                       user_turn)
 
@@ -46,10 +47,11 @@ def critic_prompt_for(row: dict, prompts: PromptConfig) -> list[dict]:
 def critic_target(row: dict, prompts: PromptConfig) -> str:
     cells = {k: tuple(v) for k, v in json.loads(row["cells"] or "{}").items()}
     think = None
-    if prompts.answer_style == "grids":
+    if prompts.answer_style in GRID_STYLES:
         if not row.get("grids"):
-            raise ConfigError("answer_style 'grids' needs the dataset's `grids` column (rebuild the data)")
-        think = grids_think(json.loads(row["grids"]), row["success"])
+            raise ConfigError(f"answer_style {prompts.answer_style!r} needs the dataset's `grids` column "
+                              "(rebuild the data)")
+        think = grids_think(json.loads(row["grids"]), row["success"], prompts.answer_style)
     return critic_answer(row["success"], row["refine_prompt"], row["fault"], prompts.answer_style, cells, think)
 
 

@@ -84,12 +84,23 @@ def spaced(grid: str) -> str:
     return "".join(f" {c}" for c in grid)
 
 
-def grids_think(record: dict, success: bool) -> str:
-    """The think text of the "grids" answer style."""
+def arrivals(before: str, after: str) -> str:
+    """The arrival grid: a block letter where the after grid shows a block the before grid did not have
+    in that cell, "." elsewhere. Each cell is a function of the same cell of two grids (a fixed distance
+    back in the answer), and a right edit has exactly one arrival: the goal's object in its wanted cell."""
+    return "".join(a if a != b and a.islower() else EMPTY for b, a in zip(before, after))
+
+
+def grids_think(record: dict, success: bool, style: str = "grids") -> str:
+    """The think text of the "grids" or "arrivals" answer style."""
+    verdict = "ok" if success else "bad"
+    noise = f"noise {'yes' if record['noise'] else 'no'}"
+    head = f"{spaced(record['before'])} /{spaced(record['after'])}"
+    if style == "arrivals":
+        return f"{head} /{spaced(arrivals(record['before'], record['after']))} / goal {record['goal']} / {noise} / {verdict}"
     moved = changed(record["before"], record["after"])
-    return (f"{spaced(record['before'])} /{spaced(record['after'])} / goal {record['goal']} / want {record['want']}"
-            f" / moved {'; '.join(moved) or 'none'} / noise {'yes' if record['noise'] else 'no'}"
-            f" / {'ok' if success else 'bad'}")
+    return (f"{head} / goal {record['goal']} / want {record['want']}"
+            f" / moved {'; '.join(moved) or 'none'} / {noise} / {verdict}")
 
 
 def cell_accuracy(predicted: str, truth: str) -> float | None:
@@ -99,10 +110,10 @@ def cell_accuracy(predicted: str, truth: str) -> float | None:
     return float(np.mean([a == b for a, b in zip(predicted, truth)]))
 
 
-def read_grids(think: str) -> list[str]:
-    """The grids written at the start of a "grids" think text (a grid: GRID*GRID single-letter cells)."""
+def read_grids(think: str, count: int = 2) -> list[str]:
+    """The first `count` grids of a "grids"/"arrivals" think text (a grid: GRID*GRID single-letter cells)."""
     grids = []
-    for part in think.split("/")[:2]:
+    for part in think.split("/")[:count]:
         cells = part.split()
         if len(cells) == GRID * GRID and all(len(c) == 1 for c in cells):
             grids.append("".join(cells))
@@ -117,13 +128,17 @@ def think_field(think: str, name: str) -> str | None:
     return None
 
 
-def field_accuracy(thinks: list[str], records: list[str], successes: list[bool]) -> dict:
-    """Share of answers whose goal / want / moved / noise fields and final ok|bad equal the target's."""
-    names = ("goal", "want", "moved", "noise")
-    right = dict.fromkeys((*names, "verdict_word"), 0)
+def field_accuracy(thinks: list[str], records: list[str], successes: list[bool], style: str = "grids") -> dict:
+    """Share of answers whose fields (goal, want, moved / the arrival grid, noise) and final ok|bad equal the
+    target's."""
+    names = ("goal", "noise") if style == "arrivals" else ("goal", "want", "moved", "noise")
+    right = dict.fromkeys((*names, *(("arrival_grid",) if style == "arrivals" else ()), "verdict_word"), 0)
     for think, record, success in zip(thinks, records, successes):
-        target = grids_think(json.loads(record), success)
+        target = grids_think(json.loads(record), success, style)
         for name in names:
             right[name] += think_field(think, name) == think_field(target, name)
+        if style == "arrivals":
+            written, wanted = read_grids(think, 3), read_grids(target, 3)
+            right["arrival_grid"] += len(written) == 3 and written[2] == wanted[2]
         right["verdict_word"] += think.strip().endswith("ok" if success else "bad")
     return {k: v / max(1, len(thinks)) for k, v in right.items()}

@@ -11,7 +11,9 @@ Answer styles for the critic's `<think>` part:
 - "positions": the grid cells of the moved object and its reference in both images written
   before the verdict, a dense intermediate target (one of docs/DESIGN.md's untried routes).
 - "grids": both images as whole 8x8 grids, the goal, the cell wanted, what changed and
-  whether the image is noisy, then the verdict (grids.py; the route that learns, issue 10).
+  whether the image is noisy, then the verdict (grids.py; reading is learned, the judging fields were not).
+- "arrivals": both grids, then the arrival grid (a block letter in each cell a block newly occupies),
+  the goal, the noise flag, then the verdict: every written token is a copy or a same-cell compare.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import numpy as np
 from interleave_robot.backends.vlm_agents import load_template
 from interleave_robot.errors import ConfigError
 
-ANSWER_STYLES = ("plain", "positions", "grids")
+ANSWER_STYLES = ("plain", "positions", "grids", "arrivals")
 CRITIC_FIELDS = ("task", "instruction", "prompt", "step_name")
 PLANNER_FIELDS = ("task", "max_steps")
 AGENT_FILE = "critic_agent.json"  # written next to a trained critic: {"template": ..., "answer_style": ...}

@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="seed of the training episodes (and of training)")
     p.add_argument("--eval-seed", type=int, default=7, help="seed of the held-out episodes (never trained on)")
     p.add_argument("--eval-episodes", type=int, default=60)
+    p.add_argument("--realism", type=float, default=1.0,
+                   help="editor effects on the generated images of both datasets (the benchmark's default)")
+    p.add_argument("--subtle-fraction", type=float, default=0.5, help="share of faults in a subtle form (as the benchmark)")
     p.add_argument("--downstream-seed", type=int, default=20_000,
                    help="first seed of the closed-loop episodes (episode i has seed downstream_seed + i)")
     p.add_argument("--downstream-episodes", type=int, default=20)
@@ -99,12 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         **_yaml(args.grpo_config).get("rewards", {}), "workers": args.workers}})
     rewards = RewardConfig(**{**vars(grpo_recipe.rewards), "log_path": "", "balance_classes": False})
 
+    images = {"realism": args.realism, "subtle_fraction": args.subtle_fraction}
     _stage(out, "data", lambda: {"dir": str(build_dataset(BuildConfig(
         kind="critic-rl", episodes=args.episodes, seed=args.seed, out=str(data), workers=args.workers,
-        attempts_per_step=args.attempts_per_step, test_fraction=0.05, shard_episodes=50)))})
+        attempts_per_step=args.attempts_per_step, test_fraction=0.05, shard_episodes=50, **images)))})
     _stage(out, "data_heldout", lambda: {"dir": str(build_dataset(BuildConfig(
         kind="critic-rl", episodes=args.eval_episodes, seed=args.eval_seed, out=str(held), workers=args.workers,
-        attempts_per_step=args.attempts_per_step, test_fraction=1.0, shard_episodes=50))),
+        attempts_per_step=args.attempts_per_step, test_fraction=1.0, shard_episodes=50, **images))),
         "eval_seed": args.eval_seed, "overlap_with_training": check_disjoint(data, held)})
 
     def init():

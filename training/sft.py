@@ -17,6 +17,7 @@ from interleave_robot.training.formatting import corpus_for_tokenizer, load_spli
 from interleave_robot.training.modeling import load_model_and_processor, save_trained
 from interleave_robot.training.prompts import AGENT_FILE
 from interleave_robot.training.recipes import SFTRecipe
+from interleave_robot.training.verdict_loss import verdict_token_ids, weighted_sft_trainer
 
 # Function-level imports here are only torch, transformers and trl (heavy, optional: the [train] extra).
 
@@ -71,7 +72,12 @@ def run_sft(recipe: SFTRecipe) -> dict:
         options.update(num_train_epochs=recipe.num_epochs, max_steps=-1)
     options.update(recipe.trl_options)
     params_before = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    trainer = SFTTrainer(model=model, args=SFTConfig(**options), train_dataset=train, processing_class=processor)
+    trainer_class = SFTTrainer
+    if recipe.target == "critic" and recipe.verdict_weight != 1.0:
+        token_ids = verdict_token_ids(processor.tokenizer)
+        trainer_class = weighted_sft_trainer(token_ids, recipe.verdict_weight)
+        log.info("verdict tokens %s weighted x%s", token_ids, recipe.verdict_weight)
+    trainer = trainer_class(model=model, args=SFTConfig(**options), train_dataset=train, processing_class=processor)
     result = trainer.train()
     out = Path(recipe.output_dir)
     model_dir = save_trained(trainer.model, processor, out / "model")

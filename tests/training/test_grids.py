@@ -71,3 +71,31 @@ def test_field_accuracy_scores_each_part_of_the_answer():
     wrong_goal = right.replace("goal r on b", "goal y on y").replace(" / ok", " / bad")
     scores = field_accuracy([right, wrong_goal], [record, record], [True, True])
     assert scores == {"goal": 0.5, "want": 1.0, "moved": 1.0, "noise": 1.0, "verdict_word": 0.5}
+
+
+def test_arrival_grid_marks_only_cells_a_block_newly_occupies():
+    from interleave_robot.training.grids import arrivals
+
+    before = "." * 10 + "r" + "." * 20 + "b" + "." * 32
+    moved = "." * 12 + "r" + "." * 18 + "b" + "." * 32  # red moved two cells right
+    assert arrivals(before, moved) == "." * 12 + "r" + "." * 51
+    stacked = before[:10] + "." + before[11:31] + "r" + before[32:]  # red now on blue (hides it)
+    assert arrivals(before, stacked) == "." * 31 + "r" + "." * 32
+    assert arrivals(before, before) == "." * 64  # nothing moved: no arrival
+    binned = before[:20] + "G" + before[21:]  # a bin letter showing is not an arrival of a block
+    assert arrivals(before, binned) == "." * 64
+
+
+def test_arrivals_think_writes_three_grids_then_goal_noise_and_verdict():
+    from interleave_robot.training.grids import field_accuracy, think_field
+
+    record = {"before": "." * 10 + "r" + "." * 53, "after": "." * 12 + "r" + "." * 51,
+              "goal": "r right of b", "want": "r c4r1", "noise": False}
+    think = grids_think(record, True, "arrivals")
+    grids = read_grids(think, 3)
+    assert grids == [record["before"], record["after"], "." * 12 + "r" + "." * 51]
+    assert think_field(think, "goal") == "r right of b" and think_field(think, "noise") == "no"
+    assert think.endswith(" / ok") and grids_think(record, False, "arrivals").endswith(" / bad")
+    wrong_arrival = think.replace("/ " + spaced(grids[2]).strip(), "/ " + spaced("." * 64).strip())
+    scores = field_accuracy([think, wrong_arrival], [json.dumps(record)] * 2, [True, True], "arrivals")
+    assert scores == {"goal": 1.0, "noise": 1.0, "arrival_grid": 0.5, "verdict_word": 1.0}
