@@ -249,15 +249,21 @@ def camera_model(model, data, width: int, height: int, camera: str = CAMERA_NAME
                        world_from_camera=world_from_camera.tolist())
 
 
-def read_state(model, data, spec: SceneSpec) -> SceneState:
-    """Poses of every object (blocks from their free joints, bins from their body positions)."""
+def body_ids(model, spec: SceneSpec) -> list[int]:
+    """The MuJoCo body id of each object of `spec`, in order (what read_state looks up)."""
     import mujoco
 
+    return [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, obj.name) for obj in spec.objects]
+
+
+def read_state(model, data, spec: SceneSpec, bodies: list[int] | None = None) -> SceneState:
+    """Poses of every object (blocks from their free joints, bins from their body positions);
+    `bodies`: body_ids(model, spec), when the caller keeps them."""
     state = SceneState()
-    for obj in spec.objects:
-        body = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, obj.name)
-        state.positions[obj.name] = [float(v) for v in data.xpos[body]]
-        state.quaternions[obj.name] = [float(v) for v in data.xquat[body]]
+    xpos, xquat = data.xpos, data.xquat
+    for obj, body in zip(spec.objects, bodies if bodies is not None else body_ids(model, spec)):
+        state.positions[obj.name] = xpos[body].tolist()
+        state.quaternions[obj.name] = xquat[body].tolist()
     return state
 
 

@@ -32,9 +32,9 @@ from interleave_robot.sim_envs.faults import FAULT_TYPES, GROSS, UNPARSED, add_a
 from interleave_robot.sim_envs.language import PromptParseError, parse_instruction
 from interleave_robot.sim_envs.placement import apply_subgoal, relation_holds
 from interleave_robot.sim_envs.realism import MAX_STRENGTH, apply_effects, draw_effects
-from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
-from interleave_robot.sim_envs.scene import BLOCK_HALF, CAMERA_NAME, COLORS, SceneSpec, SceneState, SimSnapshot, build_mjcf, park_gripper, \
-    read_state, write_state
+from interleave_robot.sim_envs.env_cache import SceneSim, cached_scene
+from interleave_robot.sim_envs.rendering import import_mujoco
+from interleave_robot.sim_envs.scene import SceneSpec, SceneState, SimSnapshot
 from interleave_robot.sim_envs.vision import segment
 
 
@@ -77,49 +77,27 @@ class SimulatedGenerator(Generator):
 
     def __init__(self, config: SimGeneratorConfig | None = None):
         self.config = config or SimGeneratorConfig()
-        self._mujoco = import_mujoco()
-        self._spec: SceneSpec | None = None
-        self.model = self.data = None
-        self._renderer: SceneRenderer | None = None
+        import_mujoco()
+        self._scene: SceneSim | None = None
 
-    def _load(self, spec: SceneSpec) -> None:
-        if spec == self._spec:
-            return
-        self.close()
-        self.model = self._mujoco.MjModel.from_xml_string(build_mjcf(spec))
-        self.data = self._mujoco.MjData(self.model)
-        self._renderer = SceneRenderer(self.model, spec.image_width, spec.image_height)
-        self._spec = spec
+    @property
+    def model(self):
+        """The MuJoCo model of the scene rendered last (None before the first render)."""
+        return None if self._scene is None else self._scene.model
+
+    @property
+    def data(self):
+        """... and its MjData, as the last render left it."""
+        return None if self._scene is None else self._scene.data
 
     def render_state(self, spec: SceneSpec, state: SceneState, settle: bool = True,
                      duplicate: tuple[str, list[float]] | None = None) -> tuple[np.ndarray, SceneState]:
-        """Set `state` (gripper parked), optionally settle, render: (image, settled state)."""
-        self._load(spec)
-        mj = self._mujoco
-        mj.mj_resetData(self.model, self.data)
-        write_state(self.model, self.data, spec, state)
-        park_gripper(self.model, self.data)
-        mj.mj_forward(self.model, self.data)
-        if settle and self.config.settle_steps:
-            mj.mj_step(self.model, self.data, nstep=self.config.settle_steps)
-        extra = None if duplicate is None else self._ghost(spec, *duplicate)
-        image = self._renderer.rgb(self.data, CAMERA_NAME, extra_geoms=extra)
-        return image, read_state(self.model, self.data, spec)
-
-    def _ghost(self, spec: SceneSpec, name: str, pos: list[float]):
-        """A visual-only copy of block `name` at `pos`, added to the rendered scene."""
-        mj = self._mujoco
-        obj = spec.get(name)
-        geom_type = mj.mjtGeom.mjGEOM_BOX if obj.shape == "cube" else mj.mjtGeom.mjGEOM_CYLINDER
-        size = np.array([BLOCK_HALF] * 3)
-        rgba = np.array([*COLORS[obj.color], 1.0], dtype=np.float32)
-        center = np.array([pos[0], pos[1], BLOCK_HALF])
-
-        def add(scene):
-            if scene.ngeom < scene.maxgeom:
-                mj.mjv_initGeom(scene.geoms[scene.ngeom], geom_type, size, center, np.eye(3).ravel(), rgba)
-                scene.ngeom += 1
-        return add
+        """Set `state` (gripper parked), optionally settle, render: (image, settled state).
+        The scene simulator is the process's (env_cache.cached_scene: shared with the judge,
+        renders remembered); the result depends on the arguments only."""
+        self._scene = cached_scene(spec)
+        steps = self.config.settle_steps if settle else 0
+        return self._scene.render(state, steps, duplicate)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         source = request.source_state
@@ -173,10 +151,9 @@ class SimulatedGenerator(Generator):
         return bleed_colour(image, blocks[color], neighbours, rng)
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-        self._renderer = None
-        self._spec = None
+        """Forget the scene; its simulator (and GL context) belongs to the process's cache
+        (env_cache.py), closed by `close_cached_envs()` or at exit."""
+        self._scene = None
 
 
 def _subtle_fault_is_real(spec: SceneSpec, source: SceneState, settled: SceneState, subgoal, fault: str,

@@ -11,6 +11,7 @@ reset(options=): {"task": Task (replay a task whose spec has "initial_state"), "
 """
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from dataclasses import dataclass
 
@@ -22,8 +23,9 @@ from interleave_robot.types import Observation, Task
 
 from interleave_robot.sim_envs.lazy_observation import LazyObservation
 from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
-from interleave_robot.sim_envs.scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot, build_mjcf,
-                    camera_model, inventory_of, park_gripper, read_state, write_state)
+from interleave_robot.sim_envs.scene import (CAMERA_NAME, FINGER_CLOSED, FINGER_OPEN_GAP, SceneSpec, SceneState, SimSnapshot,
+                                             body_ids, build_mjcf, camera_model, inventory_of, park_gripper, read_state,
+                                             write_state)
 from interleave_robot.sim_envs.tasks import TaskOptions, check_family, goal_of, goal_progress, sample_task
 
 MAX_DELTA = 0.015  # metres per step for an action component of 1
@@ -76,6 +78,8 @@ class TabletopEnv(gym.Env):
         self._goal = []
         self._scratch = None  # MjData for drawing the frame of an earlier tick
         self._pending: weakref.WeakValueDictionary = weakref.WeakValueDictionary()  # id -> unread LazyObservation
+        self._shown: tuple[np.ndarray, dict] | None = None  # (integration state, {"rgb"/"depth": frame}) drawn last
+        self._camera = None  # the fixed camera's CameraModel, computed once per reset
 
     # --- model management -------------------------------------------------------------------
     def _load(self, spec: SceneSpec) -> None:
@@ -85,7 +89,7 @@ class TabletopEnv(gym.Env):
         for obs in list(self._pending.values()):  # frames of the old model are drawn before it goes
             obs.materialize()
         self._pending = weakref.WeakValueDictionary()
-        self._scratch = None
+        self._scratch = self._shown = None
         if self._renderer is not None:
             self._renderer.close()
         self.model = self._mujoco.MjModel.from_xml_string(build_mjcf(spec))
@@ -95,6 +99,7 @@ class TabletopEnv(gym.Env):
         self._mocap = self.model.body("gripper_mocap").mocapid[0]
         self._gripper_body = self.model.body("gripper").id
         self._fingers = [self.model.joint(n).qposadr[0] for n in ("finger_left", "finger_right")]
+        self._bodies = body_ids(self.model, spec)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -124,6 +129,9 @@ class TabletopEnv(gym.Env):
         mj.mj_forward(self.model, self.data)
         mj.mj_step(self.model, self.data, nstep=RESET_SETTLE_STEPS)
         mj.mj_kinematics(self.model, self.data)
+        self._shown = None
+        # The camera is fixed to the world: its pose is the same after every step of this scene.
+        self._camera = camera_model(self.model, self.data, self.scene_spec.image_width, self.scene_spec.image_height)
         obs = self._obs()
         return obs, self._info()
 
@@ -151,7 +159,8 @@ class TabletopEnv(gym.Env):
     # --- views --------------------------------------------------------------------------------
     def _gripper(self) -> np.ndarray:
         pos = self.data.xpos[self._gripper_body]
-        closed = float(np.mean([self.data.qpos[a] for a in self._fingers]))
+        left, right = (float(self.data.qpos[a]) for a in self._fingers)
+        closed = (left + right) / 2  # the mean of the two fingers' slides
         return np.array([*pos, FINGER_OPEN_GAP - 2 * closed], dtype=np.float32)
 
     def _obs(self) -> dict:
@@ -164,9 +173,8 @@ class TabletopEnv(gym.Env):
         return obs
 
     def _rendered_obs(self) -> dict:
-        rgb = self._renderer.rgb(self.data, CAMERA_NAME)
-        depth = np.clip(self._renderer.depth(self.data, CAMERA_NAME), 0.0, MAX_DEPTH)
-        return {"rgb": rgb, "depth": depth, "gripper": self._gripper()}
+        pose = self._pose()
+        return {"rgb": self._frame(pose, False), "depth": self._frame(pose, True), "gripper": self._gripper()}
 
     def _pose(self) -> np.ndarray:
         """Everything the frame depends on (MuJoCo's integration state: time, qpos, qvel, mocap, ...)."""
@@ -177,7 +185,20 @@ class TabletopEnv(gym.Env):
         return state
 
     def _frame(self, pose: np.ndarray, depth: bool) -> np.ndarray:
-        """The RGB or depth frame of the step whose integration state is `pose`."""
+        """The RGB or depth frame of the step whose integration state is `pose` (a copy of the
+        frame drawn last when it is of the same state: the executor's last look, the robot's
+        report after a step and the episode's final image are one state)."""
+        key = "depth" if depth else "rgb"
+        shown = self._shown
+        if shown is not None and key in shown[1] and np.array_equal(shown[0], pose):
+            return shown[1][key].copy()
+        frame = self._draw(pose, depth)
+        if shown is None or not np.array_equal(shown[0], pose):
+            shown = self._shown = (pose.copy(), {})
+        shown[1][key] = frame.copy()
+        return frame
+
+    def _draw(self, pose: np.ndarray, depth: bool) -> np.ndarray:
         data = self.data
         if not np.array_equal(pose, self._pose()):
             # The env moved on since that step: draw its state in a scratch copy.
@@ -202,7 +223,7 @@ class TabletopEnv(gym.Env):
                 "camera": self.camera, "inventory": inventory_of(self.scene_spec)}
 
     def state(self) -> SceneState:
-        return read_state(self.model, self.data, self.scene_spec)
+        return read_state(self.model, self.data, self.scene_spec, self._bodies)
 
     def snapshot(self) -> SimSnapshot:
         """The privileged physics state behind the current frame (objects only)."""
@@ -213,7 +234,9 @@ class TabletopEnv(gym.Env):
 
     @property
     def camera(self):
-        return camera_model(self.model, self.data, self.scene_spec.image_width, self.scene_spec.image_height)
+        """The camera model (a fresh copy each time: callers may keep or change theirs)."""
+        cam = self._camera
+        return dataclasses.replace(cam, world_from_camera=[list(row) for row in cam.world_from_camera])
 
     def observation(self) -> Observation:
         """The current frame as the core library's Observation (image, depth, camera, snapshot)."""
@@ -223,7 +246,7 @@ class TabletopEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "rgb_array" and self.model is not None:
-            return self._renderer.rgb(self.data, CAMERA_NAME)
+            return self._frame(self._pose(), False)
         return None
 
     def close(self):
