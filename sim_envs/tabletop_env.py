@@ -11,7 +11,6 @@ reset(options=): {"task": Task (replay a task whose spec has "initial_state"), "
 """
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from dataclasses import dataclass
 
@@ -19,7 +18,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from interleave_robot.types import Observation, Task
+from interleave_robot.types import CameraModel, Observation, Task
 
 from interleave_robot.sim_envs.lazy_observation import LazyObservation
 from interleave_robot.sim_envs.rendering import SceneRenderer, import_mujoco
@@ -100,6 +99,7 @@ class TabletopEnv(gym.Env):
         self._gripper_body = self.model.body("gripper").id
         self._fingers = [self.model.joint(n).qposadr[0] for n in ("finger_left", "finger_right")]
         self._bodies = body_ids(self.model, spec)
+        self._state_size = self._mujoco.mj_stateSize(self.model, self._mujoco.mjtState.mjSTATE_INTEGRATION)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -161,7 +161,10 @@ class TabletopEnv(gym.Env):
         pos = self.data.xpos[self._gripper_body]
         left, right = (float(self.data.qpos[a]) for a in self._fingers)
         closed = (left + right) / 2  # the mean of the two fingers' slides
-        return np.array([*pos, FINGER_OPEN_GAP - 2 * closed], dtype=np.float32)
+        out = np.empty(4, dtype=np.float32)
+        out[:3] = pos
+        out[3] = FINGER_OPEN_GAP - 2 * closed
+        return out
 
     def _obs(self) -> dict:
         if not self.config.render_on_demand:
@@ -178,10 +181,8 @@ class TabletopEnv(gym.Env):
 
     def _pose(self) -> np.ndarray:
         """Everything the frame depends on (MuJoCo's integration state: time, qpos, qvel, mocap, ...)."""
-        mj = self._mujoco
-        spec = mj.mjtState.mjSTATE_INTEGRATION
-        state = np.empty(mj.mj_stateSize(self.model, spec))
-        mj.mj_getState(self.model, self.data, state, spec)
+        state = np.empty(self._state_size)
+        self._mujoco.mj_getState(self.model, self.data, state, self._mujoco.mjtState.mjSTATE_INTEGRATION)
         return state
 
     def _frame(self, pose: np.ndarray, depth: bool) -> np.ndarray:
@@ -235,8 +236,8 @@ class TabletopEnv(gym.Env):
     @property
     def camera(self):
         """The camera model (a fresh copy each time: callers may keep or change theirs)."""
-        cam = self._camera
-        return dataclasses.replace(cam, world_from_camera=[list(row) for row in cam.world_from_camera])
+        c = self._camera
+        return CameraModel(c.width, c.height, c.fx, c.fy, c.cx, c.cy, [list(row) for row in c.world_from_camera])
 
     def observation(self) -> Observation:
         """The current frame as the core library's Observation (image, depth, camera, snapshot)."""
