@@ -1,11 +1,23 @@
-"""Training benchmarks, measured side by side in one run:
+"""Training benchmarks, 1 process against 2 processes side by side in one run:
 
-1. dataset build rows/s (critic-rl), 1 worker vs 2 workers;
-2. reward evaluations/s (semantic + quality by regeneration; and with the executor-based task
-   term), sequential (1 process) vs parallel (2 processes);
+1. critic-rl dataset build (rows/s), as the recipe builds it (2 attempts per step), at a size
+   where the fixed costs of a build (a child's spawn and imports, the final merge) weigh as
+   they do in the recipe; 2 processes measured twice: cold (the build starts its own worker,
+   as `data build --workers 2` does) and warm (the worker started and its imports done
+   beforehand, timed apart);
+2. reward evaluations/s of the simulator terms (regeneration = semantic + quality; and with
+   the executor-based task term), both as GRPO calls them (batches of 8 completions:
+   2 prompts x 4 answers, one of them a "success" verdict that costs nothing) and as one
+   bulk call, on a warm pool (its start-up timed apart);
 3. GRPO step time and peak memory on the tiny model (simulator rewards, task term off).
 
-    MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/bench_training.py [--episodes 8] [--answers 32]
+"2 processes" is this process plus one spawn child (training/workers.share_work: this process
+works too). The load average is printed at start and end: on a machine whose cores other
+jobs use, the 2-process numbers measure that, not the code. CPU seconds (this process and its
+children) are reported beside wall time, so extra work done by 2 processes shows apart
+from time lost waiting for a core.
+
+    MUJOCO_GL=egl OMP_NUM_THREADS=1 python benchmarks/bench_training.py --skip-grpo
 """
 from __future__ import annotations
 
@@ -21,63 +33,127 @@ from pathlib import Path
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 
-def bench_build(tmp: Path, episodes: int) -> dict:
-    """Rows/s of a critic-rl build, 1 vs 2 workers (shards cut so both workers have work), and the
-    pool's own start-up (spawn + imports in the children) timed apart."""
-    from interleave_robot.training.builders import BuildConfig, build_dataset
-    from interleave_robot.training.formatting import load_split
-    from interleave_robot.training.workers import spawn_pool
+def _cpu(pool=None) -> float:
+    """CPU seconds of this process, its reaped children (a shut-down pool's) and `pool`'s live children."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
+
+def _build(tmp: Path, name: str, episodes: int, workers: int, pool=None) -> dict:
+    from interleave_robot.training.builders import BuildConfig, build_dataset
+
+    timings = {}
+    cpu, start = _cpu(pool), time.perf_counter()
+    build_dataset(BuildConfig(kind="critic-rl", episodes=episodes, seed=0, out=str(tmp / name), workers=workers,
+                              attempts_per_step=2), progress=False, timings=timings, pool=pool)
+    seconds = time.perf_counter() - start
+    units = timings.pop("units")
+    busy: dict[int, float] = {}
+    for unit in units:
+        busy[unit["pid"]] = busy.get(unit["pid"], 0.0) + unit["rollout_s"] + unit["save_s"]
+    rows = sum(u["rows"] for u in units)
+    return {"rows": rows, "units": len(units), "seconds": round(seconds, 2), "rows_per_s": rows / seconds,
+            "shards_s": round(timings["shards_s"], 2), "merge_s": round(timings["merge_s"] + timings["card_s"], 2),
+            "busy_s_per_process": sorted((round(b, 2) for b in busy.values()), reverse=True),
+            "cpu_s": round(_cpu(pool) - cpu, 2)}
+
+
+def bench_build(tmp: Path, episodes: int) -> dict:
+    """Rows/s of a critic-rl build: 1 process, 2 processes cold, 2 processes on a warm pool."""
+    from interleave_robot.training.builders import build_pool
+
+    # This process's own first use (imports, first MuJoCo model and GL context) is paid here, for both.
+    _build(tmp, "warm_up", 4, 1)
+    result = {"episodes": episodes, "1_process": _build(tmp, "w1", episodes, 1),
+              "2_processes_cold": _build(tmp, "w2_cold", episodes, 2)}
     start = time.perf_counter()
-    spawn_pool(2).shutdown()
-    result = {"pool_start_s": round(time.perf_counter() - start, 2)}
-    for workers in (1, 2):
-        out = tmp / f"data_w{workers}"
-        start = time.perf_counter()
-        build_dataset(BuildConfig(kind="critic-rl", episodes=episodes, seed=0, out=str(out), workers=workers,
-                                  shard_episodes=max(1, episodes // 8), attempts_per_step=2), progress=False)
-        seconds = time.perf_counter() - start
-        rows = len(load_split(out, "train")) + len(load_split(out, "test"))
-        result[f"workers_{workers}"] = {"rows": rows, "seconds": round(seconds, 2), "rows_per_s": rows / seconds}
-    result["speedup"] = result["workers_2"]["rows_per_s"] / result["workers_1"]["rows_per_s"]
+    with build_pool(1) as pool:
+        result["pool_start_s"] = round(time.perf_counter() - start, 2)  # spawn + the child's imports
+        _build(tmp, "warm_up_pool", 4, 2, pool)  # the child's first MuJoCo model and GL context
+        result["2_processes_warm"] = _build(tmp, "w2_warm", episodes, 2, pool)
+    base = result["1_process"]["rows_per_s"]
+    for key in ("2_processes_cold", "2_processes_warm"):
+        result[key]["speedup"] = result[key]["rows_per_s"] / base
     return result
 
 
-def _answers(data: Path, n: int):
+def _rows(data: Path, n: int) -> list[dict]:
     from interleave_robot.training.formatting import load_split
 
     ds = load_split(data, "train")
-    rows = [r for r in ds if not r["success"]][:n]
-    answers = ['<think>I compare the two images.</think><answer>' + json.dumps(
-        {"previous_step_success": False, "refine_prompt": r["explicit_prompt"]}) + "</answer>" for r in rows]
-    keys = ("images", "success", "row_seed", "source_snapshot", "gt_snapshot", "subgoal", "task", "step_index",
-            "num_steps", "instruction")
-    return answers, {k: [r[k] for r in rows] for k in keys}
+    failed = [r for r in ds if not r["success"]]
+    return [failed[i % len(failed)] for i in range(n)]
 
 
-def bench_rewards(data: Path, n: int, n_task: int) -> dict:
+def _answer(success: bool, refine: str) -> str:
+    return ('<think>I compare the two images.</think><answer>'
+            + json.dumps({"previous_step_success": success, "refine_prompt": refine}) + "</answer>")
+
+
+KEYS = ("images", "success", "row_seed", "source_snapshot", "gt_snapshot", "subgoal", "task", "step_index",
+        "num_steps", "instruction")
+
+
+def _grpo_batches(data: Path, batches: int) -> list[tuple[list[str], dict]]:
+    """GRPO-shaped calls: 2 faulty rows x 4 answers each (3 refine prompts, 1 "success" verdict)."""
+    rows = _rows(data, 2 * batches)
+    calls = []
+    for b in range(batches):
+        pair = rows[2 * b:2 * b + 2]
+        texts, chosen = [], []
+        for r in pair:
+            for text in (_answer(False, r["explicit_prompt"]), _answer(False, r["gen_prompt"]),
+                         _answer(False, r["explicit_prompt"] + ", carefully"), _answer(True, "")):
+                texts.append(text)
+                chosen.append(r)
+        calls.append((texts, {k: [r[k] for r in chosen] for k in KEYS}))
+    return calls
+
+
+def _bulk(data: Path, n: int) -> tuple[list[str], dict]:
+    rows = _rows(data, n)
+    texts = [_answer(False, r["explicit_prompt"] if i % 2 else r["gen_prompt"]) for i, r in enumerate(rows)]
+    return texts, {k: [r[k] for r in rows] for k in KEYS}
+
+
+def _evaluate(use_task: bool, workers: int, calls: list, warm: tuple) -> dict:
     from interleave_robot.training.rewards import RewardConfig, SimRewards
 
+    start = time.perf_counter()
+    rewards = SimRewards(RewardConfig(use_task=use_task, workers=workers))
+    try:
+        rewards.all_terms(*warm[:1], **warm[1])  # start the pool and every process's first use
+        pool_start = time.perf_counter() - start
+        rewards.pool._cache.clear()
+        count = sum(sum(1 for t in texts if '"previous_step_success": false' in t) for texts, _ in calls)
+        cpu, start = _cpu(rewards.pool._executor), time.perf_counter()
+        for texts, columns in calls:
+            rewards.all_terms(texts, **columns)
+        seconds = time.perf_counter() - start
+        cpu = _cpu(rewards.pool._executor) - cpu
+    finally:
+        rewards.close()
+    return {"regenerations": count, "answers": sum(len(t) for t, _ in calls), "calls": len(calls),
+            "seconds": round(seconds, 2), "regenerations_per_s": count / seconds, "cpu_s": round(cpu, 2),
+            "start_s": round(pool_start, 2)}
+
+
+def bench_rewards(data: Path, answers: int, task_answers: int) -> dict:
     result = {}
-    for label, use_task, count in (("regeneration", False, n), ("regeneration+executor", True, n_task)):
-        answers, columns = _answers(data, count)
-        row = {}
-        for workers in (1, 2):
-            rewards = SimRewards(RewardConfig(use_task=use_task, workers=workers))
-            try:
-                # Warm-up: start every worker (each builds its MuJoCo scene and GL context once).
-                warm = 2 * workers
-                rewards.all_terms(answers[:warm], **{k: v[:warm] for k, v in columns.items()})
-                rewards.pool._cache.clear()
-                start = time.perf_counter()
-                rewards.all_terms(answers, **columns)
-                seconds = time.perf_counter() - start
-            finally:
-                rewards.close()
-            row[f"workers_{workers}"] = {"evaluations": len(answers), "seconds": round(seconds, 2),
-                                         "evals_per_s": len(answers) / seconds}
-        row["speedup"] = row["workers_2"]["evals_per_s"] / row["workers_1"]["evals_per_s"]
-        result[label] = row
+    warm = _bulk(data, 16)
+    for label, use_task, n in (("regeneration", False, answers), ("regeneration+executor", True, task_answers)):
+        shapes = {"grpo_batches": _grpo_batches(data, max(1, n // 6)), "bulk": [_bulk(data, n)]}
+        for shape, calls in shapes.items():
+            row = {w: _evaluate(use_task, w, calls, warm) for w in (1, 2)}
+            result[f"{label}, {shape}"] = {"1_process": row[1], "2_processes": row[2],
+                                           "speedup": row[2]["regenerations_per_s"] / row[1]["regenerations_per_s"]}
     return result
 
 
@@ -119,34 +195,57 @@ def _bench_grpo(data: Path, tmp: Path, steps: int) -> dict:
             "peak_rss_mb_after_sft_warmup": rss_before / 1024}
 
 
+def report(results: dict) -> str:
+    b = results["build"]
+    lines = [f"load average {results['load_average_start']:.1f} at start, {results['load_average_end']:.1f} at end "
+             f"({os.cpu_count()} CPUs)", "",
+             f"critic-rl build, {b['episodes']} episodes, 2 attempts per step ({b['1_process']['rows']} rows):",
+             "| processes | seconds | rows/s | speedup | shards s | merge s | busy s per process | CPU s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, label in (("1_process", "1"), ("2_processes_cold", "2, cold (starts its worker)"),
+                       ("2_processes_warm", f"2, warm (pool start {b['pool_start_s']} s apart)")):
+        r = b[key]
+        lines.append(f"| {label} | {r['seconds']} | {r['rows_per_s']:.1f} | "
+                     f"{'x%.2f' % r['speedup'] if 'speedup' in r else '-'} | {r['shards_s']} | {r['merge_s']} | "
+                     f"{', '.join(map(str, r['busy_s_per_process']))} | {r['cpu_s']} |")
+    lines += ["", "reward evaluations (regenerations/s; warm pools, start-up apart):",
+              "| work, call shape | regenerations | 1 process /s | 2 processes /s | speedup | CPU s (1, 2) | start s (1, 2) |",
+              "|---|---|---|---|---|---|---|"]
+    for label, row in results["rewards"].items():
+        one, two = row["1_process"], row["2_processes"]
+        lines.append(f"| {label} | {one['regenerations']} in {one['calls']} calls | {one['regenerations_per_s']:.1f} | "
+                     f"{two['regenerations_per_s']:.1f} | x{row['speedup']:.2f} | {one['cpu_s']}, {two['cpu_s']} | "
+                     f"{one['start_s']}, {two['start_s']} |")
+    g = results.get("grpo")
+    if g:
+        lines += ["", f"GRPO step (tiny model, 8 completions): {g['mean_step_s']:.2f} s; peak RSS of the training "
+                      f"process {g['peak_rss_mb_process']:.0f} MB ({g['peak_rss_mb_after_sft_warmup']:.0f} MB before GRPO)"]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--episodes", type=int, default=48)
-    parser.add_argument("--answers", type=int, default=32)
-    parser.add_argument("--task-answers", type=int, default=8)
+    parser.add_argument("--episodes", type=int, default=128, help="episodes per build (the recipe builds 1000)")
+    parser.add_argument("--answers", type=int, default=96, help="regenerations per reward measurement")
+    parser.add_argument("--task-answers", type=int, default=36, help="regenerations with the executor")
     parser.add_argument("--grpo-steps", type=int, default=5)
     parser.add_argument("--skip-grpo", action="store_true", help="only the data and reward benchmarks")
+    parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f} at start", file=sys.stderr)
+    results = {"load_average_start": os.getloadavg()[0]}
+    print(f"machine: {os.cpu_count()} CPU(s), load average {results['load_average_start']:.1f} at start",
+          file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        results = {"build": bench_build(tmp, args.episodes)}
-        data = tmp / "data_w1"
+        results["build"] = bench_build(tmp, args.episodes)
+        data = tmp / "w1"
         results["rewards"] = bench_rewards(data, args.answers, args.task_answers)
         if not args.skip_grpo:
             results["grpo"] = bench_grpo(data, tmp, args.grpo_steps)
     results["load_average_end"] = os.getloadavg()[0]
-    json.dump(results, sys.stdout, indent=2)
-    b, r, g = results["build"], results["rewards"], results.get("grpo")
-    print(f"\n\ndataset build: {b['workers_1']['rows_per_s']:.1f} rows/s (1 worker), "
-          f"{b['workers_2']['rows_per_s']:.1f} rows/s (2 workers): x{b['speedup']:.2f} "
-          f"(pool start-up alone {b['pool_start_s']} s)")
-    for label, row in r.items():
-        print(f"rewards ({label}): {row['workers_1']['evals_per_s']:.2f}/s sequential, "
-              f"{row['workers_2']['evals_per_s']:.2f}/s on 2 processes: x{row['speedup']:.2f}")
-    if g:
-        print(f"GRPO step (tiny model, 8 completions): {g['mean_step_s']:.2f} s; peak RSS of the training process "
-              f"{g['peak_rss_mb_process']:.0f} MB ({g['peak_rss_mb_after_sft_warmup']:.0f} MB before GRPO started)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    print(report(results))
     return 0
 
 

@@ -68,3 +68,32 @@ def test_build_config_rejects_bad_values():
         BuildConfig(out="x", families=["juggle"])
     with pytest.raises(ConfigError, match="episodes"):
         BuildConfig(out="x", episodes=0)
+
+
+def _rows_with_pixels(data) -> dict:
+    import numpy as np
+
+    return {split: [{**{k: v for k, v in row.items() if k != "images"},
+                     "images": [np.asarray(image).tobytes() for image in row["images"]]} for row in ds]
+            for split, ds in data.items()}
+
+
+def test_two_processes_build_the_rows_of_one_and_resume_a_part(tmp_path):
+    base = dict(kind="critic-rl", episodes=6, seed=11, shard_episodes=3, families=["stack", "pick_place"],
+                test_fraction=0.34)
+    one = build_dataset(BuildConfig(out=str(tmp_path / "one"), workers=1, **base), progress=False)
+    timings = {}
+    two = build_dataset(BuildConfig(out=str(tmp_path / "two"), workers=2, **base), progress=False, timings=timings)
+    # 2 shards for 2 processes: each is cut into parts (1 episode each), and both processes built some.
+    assert len(timings["units"]) == 6 and len({u["pid"] for u in timings["units"]}) == 2
+    expected = _rows_with_pixels(load_from_disk(str(one)))
+    assert len(expected["train"]) > 0 and len(expected["test"]) > 0
+    assert _rows_with_pixels(load_from_disk(str(two))) == expected  # images compared pixel for pixel
+    parts = sorted(p for p in (tmp_path / "two" / "shards").iterdir() if ".part" in p.name)
+    assert len(parts) == 6
+    shutil.rmtree(parts[2])  # an interrupted build: one part missing, resumed by one process
+    resumed_timings = {}
+    resumed = build_dataset(BuildConfig(out=str(tmp_path / "two"), workers=1, **base), progress=False,
+                            timings=resumed_timings)
+    assert [(u["shard"], u["part"]) for u in resumed_timings["units"]] == [(0, 2)]
+    assert _rows_with_pixels(load_from_disk(str(resumed))) == expected

@@ -4,6 +4,11 @@ Each (row, answer) is one work item, computed in a worker process that owns its 
 generator, env and executor (MuJoCo objects never cross processes). Every random choice is
 seeded from the row's seed and the refined prompt, so a score does not depend on which worker
 computed it or in which order: evaluation is deterministic for a seed.
+
+With `workers` > 1, this process scores too (workers.share_work), next to `workers - 1`
+children: only the items that need the simulator are sent (a verdict of success, a malformed
+answer or a correct image costs nothing to score), in chunks ordered by scene, so that a
+process renders one scene's items in a row instead of rebuilding its MuJoCo model per item.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from interleave_robot.training.rewards.config import RewardConfig
 from interleave_robot.training.rewards.task_term import task_completion
 from interleave_robot.training.rewards.text import read_verdict
 from interleave_robot.training.simulate import IMAGE_FAULTS, others_in_place
-from interleave_robot.training.workers import spawn_pool
+from interleave_robot.training.workers import share_work, spawn_pool
 from interleave_robot.types import GenerationRequest
 
 # Function-level imports here are only sim_envs modules (they load gymnasium and MuJoCo: the [sim] extra).
@@ -30,6 +35,7 @@ from interleave_robot.types import GenerationRequest
 log = logging.getLogger(__name__)
 
 _CACHE_LIMIT = 20000
+CHUNKS_PER_PROCESS = 2  # chunks per process: a child is handed 2 at once (the call queue), this process steals the rest
 _WORKER: dict[str, Any] = {}  # a pool process's simulator objects (see _init_worker)
 
 
@@ -60,6 +66,12 @@ def close_workspace(workspace: dict[str, Any]) -> None:
 def _init_worker(config: RewardConfig) -> None:
     _WORKER.update(new_workspace(config))
     util.Finalize(None, close_workspace, args=(_WORKER,), exitpriority=10)  # pool children skip atexit
+
+
+def needs_simulator(item: dict, config: RewardConfig) -> bool:
+    """Whether scoring `item` regenerates (the answer rejects a faulty image with a refined prompt)."""
+    verdict, _ = read_verdict(item["text"])
+    return verdict is not None and not item["success"] and not verdict.success
 
 
 def score_item(item: dict, workspace: dict[str, Any]) -> dict:
@@ -104,43 +116,67 @@ def regenerate_and_score(item: dict, refine_prompt: str, workspace: dict[str, An
     return {"semantic": semantic, "quality": quality, "task": task, "regen_fault": fault}
 
 
-def _run_item(item: dict) -> dict:
-    return score_item(item, _WORKER)
+def _run_chunk(items: list[dict]) -> list[dict]:
+    return [score_item(item, _WORKER) for item in items]
+
+
+def scene_chunks(items: list[dict], processes: int) -> list[list[int]]:
+    """Indices of `items` cut into contiguous chunks, items of one episode (one scene) next to each other."""
+    order: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        order.setdefault(item["task"], []).append(i)
+    ranked = [i for group in order.values() for i in group]
+    count = min(len(ranked), CHUNKS_PER_PROCESS * processes)
+    return [ranked[len(ranked) * c // count:len(ranked) * (c + 1) // count] for c in range(count)]
 
 
 class StepScorerPool:
-    """Scores batches of answers, in this process (workers=1) or a spawn pool; caches by (row, answer)."""
+    """Scores batches of answers, in this process and `workers - 1` spawn children; caches by (row, answer)."""
 
     def __init__(self, config: RewardConfig):
         self.config = config
         self._cache: dict[tuple, dict] = {}
         self._lock = threading.Lock()
+        self._local_lock = threading.Lock()  # this process's workspace: one thread at a time
         self._executor: ProcessPoolExecutor | None = None
-        self._local: dict[str, Any] | None = None  # the in-process workspace (workers == 1)
+        self._local: dict[str, Any] | None = None  # this process's workspace (it scores with every workers)
         self._log = open(config.log_path, "a", encoding="utf-8") if config.log_path else None
 
     def _ensure(self) -> None:
-        if self.config.workers == 1:
-            if self._local is None:
-                self._local = new_workspace(self.config)
-        elif self._executor is None:
-            self._executor = spawn_pool(self.config.workers, _init_worker, (self.config,))
+        if self._local is None:
+            self._local = new_workspace(self.config)
+        if self.config.workers > 1 and self._executor is None:
+            # This process scores too (share_work): workers - 1 children.
+            self._executor = spawn_pool(self.config.workers - 1, _init_worker, (self.config,))
 
     def score_batch(self, texts: list[str], columns: dict) -> list[dict]:
         """Terms for each answer; `columns` are the critic-rl dataset columns trl passes."""
-        items, keys = [], []
-        for i, text in enumerate(texts):
-            keys.append((int(columns["row_seed"][i]), text))
-        todo = [i for i, k in enumerate(keys) if k not in self._cache]
-        todo = list(dict.fromkeys(todo))
-        for i in todo:
-            items.append(make_item(texts[i], columns, i))
-        if items:
+        keys = [(int(columns["row_seed"][i]), text) for i, text in enumerate(texts)]
+        todo, seen = [], set()  # the first answer of each (row, answer) not cached yet
+        for i, key in enumerate(keys):
+            if key not in self._cache and key not in seen:
+                seen.add(key)
+                todo.append(i)
+        if todo:
+            items = [make_item(texts[i], columns, i) for i in todo]
             self._ensure()
-            if self._executor is None:
-                results = [score_item(it, self._local) for it in items]
-            else:
-                results = list(self._executor.map(_run_item, items, chunksize=max(1, len(items) // (4 * self.config.workers))))
+            results: list[dict | None] = [None] * len(items)
+            work = [j for j, item in enumerate(items) if needs_simulator(item, self.config)]
+            for j in sorted(set(range(len(items))) - set(work)):
+                results[j] = score_item(items[j], self._local)  # no simulator needed: no process either
+            if work:
+                chunks = [[work[c] for c in chunk] for chunk in scene_chunks([items[j] for j in work],
+                                                                             self.config.workers)]
+                local = self._score_here if self._local_lock.acquire(blocking=False) else None
+                try:
+                    scored = share_work(self._executor, _run_chunk, [[items[j] for j in chunk] for chunk in chunks],
+                                        local)
+                finally:
+                    if local is not None:
+                        self._local_lock.release()
+                for chunk, chunk_results in zip(chunks, scored):
+                    for j, res in zip(chunk, chunk_results):
+                        results[j] = res
             with self._lock:
                 if len(self._cache) > _CACHE_LIMIT:
                     self._cache.clear()
@@ -151,6 +187,9 @@ class StepScorerPool:
                 if self._log:
                     self._log.flush()
         return [self._cache[k] for k in keys]
+
+    def _score_here(self, items: list[dict]) -> list[dict]:
+        return [score_item(item, self._local) for item in items]
 
     def close(self) -> None:
         if self._executor is not None:
