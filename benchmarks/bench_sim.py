@@ -139,7 +139,8 @@ _WHERE = "import interleave_robot.sim_envs.episode as e; print(e.__file__)"
 
 def _checkout(rev: str, into: Path) -> Path:
     """The files of git revision `rev`, importable as interleave_robot (the folders setup.py maps)."""
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True, check=True).stdout
+    repo = REPO if (REPO / ".git").exists() else Path.cwd()  # this script from an archive: the repository here
+    archive = subprocess.run(["git", "-C", str(repo), "archive", rev], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     for folder in ("sim_envs", "ros_nodes", "training"):
         if (into / folder).is_dir() and not (into / "interleave_robot" / folder).exists():
