@@ -1,15 +1,18 @@
 """Training benchmarks, 1 process against 2 processes side by side in one run:
 
-1. critic-rl dataset build (rows/s), as the recipe builds it (2 attempts per step), at a size
-   where the fixed costs of a build (a child's spawn and imports, the final merge) weigh as
-   they do in the recipe; 2 processes measured twice: cold (the build starts its own worker,
-   as `data build --workers 2` does) and warm (the worker started and its imports done
-   beforehand, timed apart);
+1. critic-rl dataset build (rows/s), as the recipe builds it (2 attempts per step, realism 1,
+   subtle fraction 0.5), large enough that the fixed costs of a build (a child's spawn and
+   imports, the final merge) weigh about as they do in the recipe's 1000 episodes; 2 processes
+   measured twice: cold (the build starts its own worker, as `data build --workers 2` does)
+   and warm (the worker started and its imports done beforehand, timed apart);
 2. reward evaluations/s of the simulator terms (regeneration = semantic + quality; and with
    the executor-based task term), both as GRPO calls them (batches of 8 completions:
    2 prompts x 4 answers, one of them a "success" verdict that costs nothing) and as one
    bulk call, on a warm pool (its start-up timed apart);
 3. GRPO step time and peak memory on the tiny model (simulator rewards, task term off).
+
+First, a machine check: a pure-Python CPU loop alone and two of them at once in 2 processes,
+the ceiling of every 2-process ratio on this machine at this moment.
 
 "2 processes" is this process plus one spawn child (training/workers.share_work: this process
 works too). The load average is printed at start and end: on a machine whose cores other
@@ -46,13 +49,41 @@ def _cpu(pool=None) -> float:
     return total
 
 
+# The CPU recipe's build options (training/reproduce.py): 2 attempts per step, editor-realistic images.
+RECIPE = {"attempts_per_step": 2, "realism": 1.0, "subtle_fraction": 0.5}
+
+
+def _spin(n: int) -> float:
+    """A pure-Python CPU loop (no memory traffic, no I/O); returns its wall seconds."""
+    start, x = time.perf_counter(), 0
+    for i in range(n):
+        x = (x * 31 + i) % 1_000_003
+    return time.perf_counter() - start
+
+
+def bench_machine(n: int = 6_000_000) -> dict:
+    """What 2 processes can get from this machine right now: the same CPU loop alone in one child,
+    then in two children at once (x2.0 = two free cores; other jobs or shared cores give less)."""
+    from concurrent.futures import wait
+
+    from interleave_robot.training.workers import spawn_pool
+
+    with spawn_pool(2) as pool:
+        pool.submit(_spin, n // 20).result()
+        alone = pool.submit(_spin, n).result()
+        start = time.perf_counter()
+        wait([pool.submit(_spin, n) for _ in range(2)])
+        both = time.perf_counter() - start
+    return {"one_loop_s": round(alone, 2), "two_loops_s": round(both, 2), "speedup": 2 * alone / both}
+
+
 def _build(tmp: Path, name: str, episodes: int, workers: int, pool=None) -> dict:
     from interleave_robot.training.builders import BuildConfig, build_dataset
 
     timings = {}
     cpu, start = _cpu(pool), time.perf_counter()
     build_dataset(BuildConfig(kind="critic-rl", episodes=episodes, seed=0, out=str(tmp / name), workers=workers,
-                              attempts_per_step=2), progress=False, timings=timings, pool=pool)
+                              **RECIPE), progress=False, timings=timings, pool=pool)
     seconds = time.perf_counter() - start
     units = timings.pop("units")
     busy: dict[int, float] = {}
@@ -145,9 +176,24 @@ def _evaluate(use_task: bool, workers: int, calls: list, warm: tuple) -> dict:
             "start_s": round(pool_start, 2)}
 
 
+def _warm_up(data: Path, per_family: int = 4) -> tuple[list[str], dict]:
+    """Faulty rows of distinct episodes, families interleaved, so that every chunk of the warm-up call
+    (and so every process) meets every family's env and the executor before the timed calls."""
+    from interleave_robot.training.formatting import load_split
+
+    by_family: dict[str, list] = {}
+    seen = set()
+    for r in load_split(data, "train"):
+        if not r["success"] and r["episode_seed"] not in seen and len(by_family.get(r["family"], [])) < per_family:
+            seen.add(r["episode_seed"])
+            by_family.setdefault(r["family"], []).append(r)
+    rows = [group[i] for i in range(per_family) for group in by_family.values() if i < len(group)]
+    return [_answer(False, r["explicit_prompt"]) for r in rows], {k: [r[k] for r in rows] for k in KEYS}
+
+
 def bench_rewards(data: Path, answers: int, task_answers: int) -> dict:
     result = {}
-    warm = _bulk(data, 16)
+    warm = _warm_up(data)
     for label, use_task, n in (("regeneration", False, answers), ("regeneration+executor", True, task_answers)):
         shapes = {"grpo_batches": _grpo_batches(data, max(1, n // 6)), "bulk": [_bulk(data, n)]}
         for shape, calls in shapes.items():
@@ -196,10 +242,13 @@ def _bench_grpo(data: Path, tmp: Path, steps: int) -> dict:
 
 
 def report(results: dict) -> str:
-    b = results["build"]
+    b, m = results["build"], results["machine"]
     lines = [f"load average {results['load_average_start']:.1f} at start, {results['load_average_end']:.1f} at end "
-             f"({os.cpu_count()} CPUs)", "",
-             f"critic-rl build, {b['episodes']} episodes, 2 attempts per step ({b['1_process']['rows']} rows):",
+             f"({os.cpu_count()} CPUs)",
+             f"machine check: a pure-Python CPU loop took {m['one_loop_s']} s alone, {m['two_loops_s']} s for two "
+             f"at once in 2 processes: x{m['speedup']:.2f} (the most any 2-process row below can reach now)", "",
+             f"critic-rl build, {b['episodes']} episodes as the recipe builds them (2 attempts per step, realism 1, "
+             f"subtle fraction 0.5; {b['1_process']['rows']} rows):",
              "| processes | seconds | rows/s | speedup | shards s | merge s | busy s per process | CPU s |",
              "|---|---|---|---|---|---|---|---|"]
     for key, label in (("1_process", "1"), ("2_processes_cold", "2, cold (starts its worker)"),
@@ -208,7 +257,10 @@ def report(results: dict) -> str:
         lines.append(f"| {label} | {r['seconds']} | {r['rows_per_s']:.1f} | "
                      f"{'x%.2f' % r['speedup'] if 'speedup' in r else '-'} | {r['shards_s']} | {r['merge_s']} | "
                      f"{', '.join(map(str, r['busy_s_per_process']))} | {r['cpu_s']} |")
-    lines += ["", "reward evaluations (regenerations/s; warm pools, start-up apart):",
+    lines += ["busy s: seconds each process spent building (a cold child starts later, so builds less); "
+              "CPU s: all processes' CPU seconds (a cold child's spawn and imports included; 2 processes doing "
+              "no extra work use as many as 1)",
+              "", "reward evaluations (regenerations/s; warm pools, start-up apart):",
               "| work, call shape | regenerations | 1 process /s | 2 processes /s | speedup | CPU s (1, 2) | start s (1, 2) |",
               "|---|---|---|---|---|---|---|"]
     for label, row in results["rewards"].items():
@@ -216,6 +268,8 @@ def report(results: dict) -> str:
         lines.append(f"| {label} | {one['regenerations']} in {one['calls']} calls | {one['regenerations_per_s']:.1f} | "
                      f"{two['regenerations_per_s']:.1f} | x{row['speedup']:.2f} | {one['cpu_s']}, {two['cpu_s']} | "
                      f"{one['start_s']}, {two['start_s']} |")
+    lines.append("grpo_batches: calls of 8 answers (2 faulty rows x 3 refine prompts + 1 \"success\" verdict, which "
+                 "costs nothing), as GRPO scores a step; bulk: one call; start s: pool start and first use, not timed")
     g = results.get("grpo")
     if g:
         lines += ["", f"GRPO step (tiny model, 8 completions): {g['mean_step_s']:.2f} s; peak RSS of the training "
@@ -235,6 +289,7 @@ def main() -> int:
     results = {"load_average_start": os.getloadavg()[0]}
     print(f"machine: {os.cpu_count()} CPU(s), load average {results['load_average_start']:.1f} at start",
           file=sys.stderr)
+    results["machine"] = bench_machine()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results["build"] = bench_build(tmp, args.episodes)

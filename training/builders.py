@@ -259,8 +259,6 @@ def build_dataset(config: BuildConfig, progress: bool = True, timings: dict | No
     `timings`, if given, receives where the time went: pool_start_s (starting the pool, not
     waiting for its imports), shards_s (building the missing shards), merge_s (train/test
     written), card_s, total_s, and units (what build_shard returned per unit built)."""
-    from datasets import DatasetDict, concatenate_datasets, load_from_disk
-
     timings = {} if timings is None else timings
     start = time.perf_counter()
     out = Path(config.out)
@@ -293,6 +291,10 @@ def build_dataset(config: BuildConfig, progress: bool = True, timings: dict | No
     timings["shards_s"] = time.perf_counter() - clock - timings["pool_start_s"]
     bar.close()
     timings["units"] = units
+    # datasets is imported here, not above: a fresh process (`data build`) imports it in its first
+    # shard while its child is still starting, instead of before the child is started.
+    from datasets import DatasetDict, concatenate_datasets, load_from_disk
+
     clock = time.perf_counter()
     pieces, todo = _pieces(config, shard_dir)
     assert not todo, todo
