@@ -55,13 +55,16 @@ class PerceptionCriticConfig:
     noise_ratio: float = 2.0  # the after image's noise may be this many times the before's ...
     noise_margin: float = 2.5  # ... plus this (grey levels)
     bleed_fraction: float = 0.35  # a block whose pixels are recoloured in place by this share: bleeding
+    stain_shift: float = 0.2  # a block's half facing the moved one turned this far (share of the colour gap) more
+    #                           towards the moved block's colour than its far half: the colour bled onto it
+    halo_share: float = 0.3  # the moved block's colour spread around it by this share of its own area: bled onto the table
     duplicate_units: float = 0.4  # gain in a colour's area, in unoccluded-block silhouettes
 
     def __post_init__(self):
         if self.artifact_pixels < 1:
             raise ConfigError(f"PerceptionCriticConfig.artifact_pixels must be >= 1, got {self.artifact_pixels}")
         for name in ("artifact_sigmas", "artifact_min_diff", "noise_ratio", "noise_margin", "bleed_fraction",
-                     "duplicate_units"):
+                     "stain_shift", "halo_share", "duplicate_units"):
             value = getattr(self, name)
             if not value > 0:
                 raise ConfigError(f"PerceptionCriticConfig.{name} must be > 0, got {value}")
@@ -139,9 +142,13 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
     target = spec.get(subgoal.obj)
     footprint = view.footprint(target.color)
     bled = _bleeding(view, spec, target.color, footprint, config)
+    bled += [c for c in _stained_towards(view, target.color, footprint, config) if c not in bled]
     findings = _artifacts(view, config)
     for color in bled:
         findings.append(Finding("artifact", f"the {_words(spec, color)} is stained: its colour changed in place",
+                                "Draw every block in its own colour only, with clean edges."))
+    if _halo(view, target.color, config):
+        findings.append(Finding("artifact", f"the {target.words}'s colour spread onto what surrounds it",
                                 "Draw every block in its own colour only, with clean edges."))
     # Pixels a bleed recoloured are no block: they must not count as a second one.
     stained = np.logical_or.reduce([view.blocks_before[c] for c in bled] + [np.zeros(before.shape[:2], bool)])
@@ -152,7 +159,7 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
                  if scenes[1].units(c) - scenes[0].units(c) > config.duplicate_units]
     target_moved = view.moved(target.color)
     others = [c for c in colors if c != target.color and c not in bled and not _hidden_by(view, c, footprint)
-              and view.moved(c, footprint) and _base_moved(camera, scenes, c)]
+              and not _covered_in_place(view, scenes[0], c) and view.moved(c, footprint) and _base_moved(camera, scenes, c)]
     named = ", ".join(f"the {_words(spec, c)}" for c in others)
     if not target_moved:
         if others:
@@ -165,7 +172,7 @@ def judge(before: np.ndarray, after: np.ndarray, camera, subgoal: Subgoal, spec:
     if others:
         findings.append(Finding("collateral", f"{named} moved too",
                                 f"Do not move or turn {named}: only the {target.words} changes."))
-    problem = _placement(camera, subgoal, spec, scenes[1], view)
+    problem = _placement(camera, subgoal, spec, scenes[1], view, scenes[0])
     if problem:
         where = RELATIONS[subgoal.relation].explicit([spec.get(r).words for r in subgoal.reference])
         findings.append(Finding("wrong_place", problem,
@@ -181,6 +188,18 @@ def _hidden_by(view: perception.Comparison, color: str, footprint: np.ndarray) -
     left = int((view.blocks_after[color] & ~footprint).sum())
     overlap = int((view.blocks_before[color] & footprint).sum())
     return seen >= perception.MIN_BLOB_PIXELS and overlap > 0 and left < HIDDEN_SHARE * seen
+
+
+def _covered_in_place(view: perception.Comparison, before: "_Components", color: str) -> bool:
+    """Is the block of this colour one with another block resting on it in the before image, and is
+    nothing of its colour seen away from where it was? Such a block shows a strip of its front face
+    a few pixels tall, which re-encoding smears into the colour above it; what is left of the strip
+    cannot say whether it moved (and a block beneath another cannot move without the one on top)."""
+    keys = before.of(color)
+    if not keys or not any(before.supports[k] in keys for k in before.blobs):
+        return False
+    around = ndimage.binary_dilation(view.blocks_before[color], iterations=3)
+    return int((view.blocks_after[color] & ~around).sum()) < perception.MIN_BLOB_PIXELS
 
 
 def _base_moved(camera, scenes: list, color: str) -> bool:
@@ -309,7 +328,99 @@ def _bleeding(view: perception.Comparison, spec: SceneSpec, target_color: str, f
     return bled
 
 
-def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, view: perception.Comparison) -> str:
+def _chromaticity(image: np.ndarray) -> np.ndarray:
+    """Each pixel's colour with its brightness divided out (r, g, b) / (r + g + b): shading and
+    an editor's brightness change leave it, a colour mixed in moves it."""
+    image = image.astype(np.float32)
+    return image / np.maximum(image.sum(axis=-1, keepdims=True), 30.0)
+
+
+def _moved_block(view: perception.Comparison, color: str) -> vision.Blob | None:
+    """The moved block's own blob in the after image (its colour's largest component)."""
+    parts = perception.blobs(view.blocks_after[color])
+    return parts[0] if parts else None
+
+
+def _stained_towards(view: perception.Comparison, target_color: str, footprint: np.ndarray,
+                     config: PerceptionCriticConfig) -> list[str]:
+    """Colours of the blocks onto whose half facing the moved block its colour bled.
+
+    Judged against the block's own other half, so that what the editor does to the whole image
+    (colour casts, hue shifts, re-encoding) cancels: per pixel, the change from the before image
+    towards the moved block's colour (in chromaticity, as a share of the gap between the two
+    colours); the facing half's median minus the far half's median must exceed `stain_shift`.
+    A block that moved is not judged here (its pixels changed for another reason)."""
+    blob = _moved_block(view, target_color)
+    if blob is None:
+        return []
+    square = np.ones((3, 3), bool)
+    objects = np.logical_or.reduce([*view.blocks_before.values(), *view.blocks_after.values()])
+    around = ~ndimage.binary_dilation(objects, iterations=2)
+    after = np.clip(_match_colours(view.after.astype(np.float32), view.before.astype(np.float32), around), 0, 255)
+    cb, ca = _chromaticity(view.before), _chromaticity(after)
+    core = ndimage.binary_erosion(blob.mask, square)
+    source = np.median(ca[core if core.sum() >= perception.MIN_BLOB_PIXELS else blob.mask], axis=0)
+    stained = []
+    for color, mask in view.blocks_before.items():
+        if color == target_color or mask.sum() < perception.MIN_BLOB_PIXELS:
+            continue
+        # Where two blocks meet, re-encoding mixes their colours: a block touching the moved one is not
+        # judged, nor a block's pixels next to any other block.
+        if (mask & ndimage.binary_dilation(blob.mask, square, iterations=2)).any():
+            continue
+        neighbours = np.logical_or.reduce([view.blocks_before[c] | view.blocks_after[c] for c in view.blocks_before
+                                           if c not in (color, target_color)] + [blob.mask])
+        region = ndimage.binary_erosion(mask, square) & ~ndimage.binary_dilation(neighbours, square, iterations=1)
+        if region.sum() < 12 or view.moved(color, footprint):
+            continue
+        vs, us = np.nonzero(region)
+        mv, mu = np.nonzero(mask)
+        facing = (vs - mv.mean()) * (blob.v - mv.mean()) + (us - mu.mean()) * (blob.u - mu.mean()) >= 0
+        if facing.sum() < 5 or (~facing).sum() < 5:
+            continue
+        gap = source[None, :] - cb[region]
+        toward = ((ca[region] - cb[region]) * gap).sum(axis=1) / np.maximum((gap ** 2).sum(axis=1), 0.05 ** 2)
+        # Beside another block (a tower, a row) re-encoding mixes more colour in: half as much again is asked.
+        beside = (ndimage.binary_dilation(neighbours & ~blob.mask, square, iterations=2)
+                  & ndimage.binary_erosion(mask, square)).any()
+        if float(np.median(toward[facing]) - np.median(toward[~facing])) > config.stain_shift * (1.5 if beside else 1.0):
+            stained.append(color)
+    return stained
+
+
+def _halo(view: perception.Comparison, target_color: str, config: PerceptionCriticConfig) -> bool:
+    """Did the moved block's colour spread onto the table (or bin) around it? Pixels of its hue
+    whose saturation rose by 0.15 or more since the before image, connected to it and more than
+    a pixel away from it, cover more than `halo_share` of its own area (re-encoding and blur
+    spread a colour by about a pixel)."""
+    blob = _moved_block(view, target_color)
+    if blob is None:
+        return False
+    square = np.ones((3, 3), bool)
+    hue, sat, val = vision.hsv(view.after)
+    sat_before = vision.hsv(view.before)[1]
+    soft = (vision.hue_distance(hue, vision.PALETTE_HUES[target_color]) <= vision.HUE_TOLERANCE) & (sat >= 0.25) \
+        & (val >= vision.MIN_VALUE) & ((sat - sat_before > 0.15) | blob.mask)
+    labelled, _ = ndimage.label(soft, square)
+    ids = np.unique(labelled[blob.mask])
+    grown = np.isin(labelled, ids[ids > 0])
+    spread = grown & ~ndimage.binary_dilation(blob.mask, square)
+    return int(spread.sum()) > config.halo_share * blob.area
+
+
+def _hidden_reference(view: perception.Comparison, before: _Components | None, color: str,
+                      placed: np.ndarray) -> str | None:
+    """The before image's component of this colour if, in the after image, the block just placed
+    covers where it was (nothing of it is left in view), else None."""
+    if before is None or not before.of(color):
+        return None
+    key = max(before.of(color), key=lambda k: before.blobs[k].area)
+    near = ndimage.binary_dilation(placed, iterations=3)
+    return key if (before.blobs[key].mask & near).any() else None
+
+
+def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, view: perception.Comparison,
+               before: _Components | None = None) -> str:
     """'' if the intended block's after position satisfies the relation, else why not.
 
     The after scene's positions are estimated from the (registered) image (blocks through
@@ -339,8 +450,15 @@ def _placement(camera, subgoal: Subgoal, spec: SceneSpec, after: _Components, vi
                 camera, after.blobs[key], BIN_FLOOR_Z + BLOCK_HALF))
             continue
         ref_keys = [k for k in after.of(ref.color) if k != key]
-        if not ref_keys:
+        hidden = _hidden_reference(view, before, ref.color, after.blobs[key].mask) if not ref_keys else None
+        if not ref_keys and hidden is None:
             return f"the reference {ref.words} is not visible in the after image"
+        if not ref_keys:
+            # Hidden behind the block placed on it (a strip a few pixels tall, smeared away by
+            # re-encoding): it stands where the before image showed it.
+            state.positions[ref.name] = list(vision.block_center_from_bottom(
+                camera, before.blobs[hidden], before.heights[hidden]))
+            continue
         ref_key = max(ref_keys, key=lambda k: after.blobs[k].area)
         state.positions[ref.name] = list(vision.block_center_from_bottom(
             camera, after.blobs[ref_key], after.heights[ref_key]))
