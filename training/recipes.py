@@ -82,11 +82,14 @@ class SFTRecipe(TrainCommon):
     warmup_steps: int = 0
     freeze_vision: bool = False  # train the language side only (e.g. after a vision pretraining)
     verdict_weight: float = 1.0  # critic: the loss on the verdict tokens counts this many times (verdict_loss.py)
+    verdict_weight_from_step: int = 0  # ... from this step on (plain loss before: learn to read first)
 
     def __post_init__(self):
         super().__post_init__()
         if not 1.0 <= self.verdict_weight <= 1000.0:
             raise ConfigError(f"verdict_weight must be in [1, 1000], got {self.verdict_weight}")
+        if self.verdict_weight_from_step < 0:
+            raise ConfigError(f"verdict_weight_from_step must be >= 0, got {self.verdict_weight_from_step}")
         if self.kind != "sft":
             raise ConfigError(f"an SFT recipe has kind: sft, got {self.kind!r}")
 

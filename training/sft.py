@@ -75,8 +75,9 @@ def run_sft(recipe: SFTRecipe) -> dict:
     trainer_class = SFTTrainer
     if recipe.target == "critic" and recipe.verdict_weight != 1.0:
         token_ids = verdict_token_ids(processor.tokenizer)
-        trainer_class = weighted_sft_trainer(token_ids, recipe.verdict_weight)
-        log.info("verdict tokens %s weighted x%s", token_ids, recipe.verdict_weight)
+        trainer_class = weighted_sft_trainer(token_ids, recipe.verdict_weight, recipe.verdict_weight_from_step)
+        log.info("verdict tokens %s weighted x%s from step %d", token_ids, recipe.verdict_weight,
+                 recipe.verdict_weight_from_step)
     trainer = trainer_class(model=model, args=SFTConfig(**options), train_dataset=train, processing_class=processor)
     result = trainer.train()
     out = Path(recipe.output_dir)

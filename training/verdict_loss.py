@@ -4,7 +4,9 @@ A "grids"/"arrivals" answer writes ~200-330 tokens of reading before one verdict
 and one JSON boolean; in a plain mean over answer tokens the decision gets <1% of the gradient,
 and a tiny model learned to read the grids (cells right 0.98) without ever learning the verdict
 (issue 10). Weighting the decision tokens is the standard fix (as class weights are for a
-classifier); `weight` 1 is trl's plain mean.
+classifier); `weight` 1 is trl's plain mean. Until the model reads, the verdict cannot be predicted and
+its weighted gradient is noise on every shared parameter (the vision tower included): the weight
+can start at a later step (`verdict_weight_from_step`), after reading has been learned.
 """
 from __future__ import annotations
 
@@ -39,17 +41,19 @@ def weighted_loss(token_ids: list[int], weight: float):
     return loss_fn
 
 
-def weighted_sft_trainer(token_ids: list[int], weight: float):
-    """An SFTTrainer subclass whose loss is `weighted_loss` (one forward per step; trl's `compute_loss_func`
+def weighted_sft_trainer(token_ids: list[int], weight: float, from_step: int = 0):
+    """An SFTTrainer subclass whose loss is `weighted_loss` from step `from_step` on and the plain mean
+    before it (a curriculum: read first, then judge). One forward per step (trl's `compute_loss_func`
     path runs a second one for its metrics)."""
     from trl import SFTTrainer
 
-    loss_fn = weighted_loss(token_ids, weight)
+    plain, weighted = weighted_loss(token_ids, 1.0), weighted_loss(token_ids, weight)
 
     class VerdictWeightedSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             labels = inputs["labels"]
             outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, use_cache=False)
+            loss_fn = weighted if self.state.global_step >= from_step else plain
             loss = loss_fn(outputs, labels)
             return (loss, outputs) if return_outputs else loss
 

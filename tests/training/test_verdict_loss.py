@@ -49,3 +49,26 @@ def test_recipe_bounds_the_weight(tmp_path):
 
     with pytest.raises(ConfigError, match="verdict_weight"):
         SFTRecipe(data=str(tmp_path), output_dir=str(tmp_path), model={"path": str(tmp_path)}, verdict_weight=0.5)
+
+
+def test_recipe_refuses_a_negative_start_step(tmp_path):
+    from interleave_robot.errors import ConfigError
+    from interleave_robot.training.recipes import SFTRecipe
+
+    with pytest.raises(ConfigError, match="verdict_weight_from_step"):
+        SFTRecipe(data=str(tmp_path), output_dir=str(tmp_path), model={"path": str(tmp_path)}, verdict_weight=5,
+                  verdict_weight_from_step=-1)
+    assert SFTRecipe(data=str(tmp_path), output_dir=str(tmp_path), model={"path": str(tmp_path)},
+                     verdict_weight=5, verdict_weight_from_step=400).verdict_weight_from_step == 400
+
+
+def test_trainer_uses_the_plain_loss_before_the_start_step_and_the_weighted_one_after():
+    from interleave_robot.training.verdict_loss import weighted_sft_trainer
+
+    outputs, labels = _batch()
+    trainer_class = weighted_sft_trainer([7], 50.0, from_step=10)
+    model = lambda **kwargs: outputs  # noqa: E731 - a stand-in returning fixed logits
+    at = lambda step: trainer_class.compute_loss(SimpleNamespace(state=SimpleNamespace(global_step=step)), model,
+                                                 {"labels": labels, "input_ids": None})  # noqa: E731
+    assert torch.allclose(at(9), weighted_loss([7], 1.0)(outputs, labels))
+    assert torch.allclose(at(10), weighted_loss([7], 50.0)(outputs, labels))
