@@ -128,6 +128,10 @@ def test_bad_inputs_are_typed_errors(steps):
                                         camera=camera))
     with pytest.raises(ConfigError, match="bleed_fraction"):
         PerceptionCriticConfig(bleed_fraction=0)
+    with pytest.raises(ConfigError, match="stain_shift"):
+        PerceptionCriticConfig(stain_shift=0)
+    with pytest.raises(ConfigError, match="halo_share"):
+        PerceptionCriticConfig(halo_share=-1)
 
 
 def test_registered_as_perception():

@@ -83,6 +83,25 @@ def test_gross_faults_are_caught_with_realism(steps, fault):
     assert named / len(steps) >= 0.7, (fault, named, len(steps))
 
 
+def test_subtle_bleed_is_caught_with_realism(steps):
+    """A colour bled onto a neighbour (or around the moved block) is judged against the block's own
+    far half and the before image, not exact pixels: most are caught, as artifacts first."""
+    generator = SimulatedGenerator(SimGeneratorConfig(fault_rate=1.0, subtle_fraction=1.0,
+                                                      fault_weights={t: float(t == "artifact") for t in FAULT_TYPES}))
+    critic = PerceptionCritic()
+    caught = named = total = 0
+    for k, (before, snapshot, subgoal, spec, camera) in enumerate(steps):
+        result = generator.generate(GenerationRequest(describe_subgoal(subgoal, spec), k, before, snapshot))
+        assert result.metadata["detail"]["form"] == "bleed"
+        verdict = _verdict(critic, before, result.image, subgoal, spec, camera)
+        total += 1
+        caught += not verdict.success
+        named += verdict.reason.startswith("artifact:")
+    generator.close()
+    assert caught / total >= 0.7, (caught, total)
+    assert named / total >= 0.5, (named, total)
+
+
 def test_registration_recovers_the_misregistration(steps):
     before = steps[0][0]
     for dx, dy in ((0, 0), (2, -1), (-3, 3), (4, 0)):
