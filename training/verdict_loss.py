@@ -24,7 +24,7 @@ def verdict_token_ids(tokenizer) -> list[int]:
 
 
 def weighted_loss(token_ids: list[int], weight: float):
-    """A trl `compute_loss_func`: mean next-token cross-entropy over answer tokens, verdict tokens x weight."""
+    """loss_fn(outputs, labels): mean next-token cross-entropy over answer tokens, verdict tokens x weight."""
     import torch
 
     ids = torch.tensor(token_ids, dtype=torch.long)
